@@ -1,0 +1,274 @@
+/**
+ * The experiment spec, declared once. TypeScript types (`SpecInput`, `Spec`), runtime validation and
+ * the JSON Schema that editors use for YAML completion all derive from the zod schema below.
+ *
+ * Public names (`--set` paths, users' YAML files and the other modules rely on them) are snake_case and
+ * follow the paper's vocabulary. Defaults follow Chameleon-7B's recipe where the paper gives one
+ * (../shared/reference/chameleon.md); sizes a user must choose (d_model, layers, heads, train.steps,
+ * data sources and stages) have no default.
+ *
+ * Cross-field rules (stage shares sum to 1, heads divisible by kv_heads, ...) live in `resolve.ts`'s
+ * checks so that each error can point at the field it concerns.
+ */
+import { z } from 'zod';
+
+const posInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+const probability = z.number().min(0).max(1);
+const positive = z.number().positive();
+
+/** Special tokens by role; ids 0..4 in this order, then BPE tokens, then the image codebook. */
+export const SpecialsSchema = z.strictObject({
+  bos: z.string().min(1).default('<s>'),
+  eos: z.string().min(1).default('</s>'),
+  pad: z.string().min(1).default('<pad>'),
+  begin_image: z.string().min(1).default('<racm3:break>'),
+  end_image: z.string().min(1).default('<eoss>'),
+});
+
+/**
+ * One vocabulary shared by text and images (early fusion). `text` counts the text tokenizer's ids
+ * including the special tokens; `image` is the image codebook size. Total = text + image
+ * (Chameleon: 57,344 + 8,192 = 65,536).
+ */
+export const VocabSchema = z.strictObject({
+  text: posInt,
+  image: posInt,
+  specials: SpecialsSchema.prefault({}),
+});
+
+/** FFN hidden size: a number, or Llama's rule int(2*4d/3) x ffn_dim_multiplier rounded up to multiple_of. */
+export const FfnRuleSchema = z.strictObject({
+  rule: z.literal('llama').default('llama'),
+  multiple_of: posInt.default(256),
+  ffn_dim_multiplier: positive.nullable().default(null),
+});
+
+export const NormSchema = z.strictObject({
+  kind: z.literal('rmsnorm').default('rmsnorm'),
+  eps: positive.default(1e-5),
+  /** pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B). */
+  order: z.enum(['pre', 'swin']).default('pre'),
+});
+
+export const DropoutSchema = z.strictObject({
+  /** On the attention probabilities. */
+  attention: probability.default(0),
+  /** On the attention block's output, before the residual add. */
+  after_attention: probability.default(0),
+  /** On the feed-forward block's output, before the residual add. */
+  after_ffn: probability.default(0),
+});
+
+export const InitSchema = z.strictObject({
+  /** normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2). */
+  scheme: z.enum(['normal', 'scaled_normal']).default('scaled_normal'),
+  std: positive.default(0.02),
+});
+
+export const ModelSchema = z.strictObject({
+  family: z.literal('chameleon').default('chameleon'),
+  vocab: VocabSchema,
+  d_model: posInt,
+  layers: posInt,
+  heads: posInt,
+  /** Grouped-query attention; null means kv_heads = heads. */
+  kv_heads: posInt.nullable().default(null),
+  ffn: z.union([posInt, FfnRuleSchema]).prefault({}),
+  rope_theta: positive.default(10000),
+  max_seq_len: posInt.default(4096),
+  norm: NormSchema.prefault({}),
+  /** LayerNorm over head_dim on queries and keys, before RoPE. */
+  qk_norm: z.boolean().default(true),
+  dropout: DropoutSchema.prefault({}),
+  /** Coefficient of mean(logsumexp(logits)^2) added to the loss. */
+  z_loss: z.number().min(0).default(1e-5),
+  tie_embeddings: z.boolean().default(false),
+  init: InitSchema.prefault({}),
+});
+
+export const TextTokenizerSchema = z.strictObject({
+  kind: z.literal('bpe').default('bpe'),
+  /** Names of data sources whose text trains the BPE; empty means every source that has text. */
+  corpus: z.array(z.string().min(1)).default([]),
+  /** A tokenizer.json (relative to the spec) to load instead of training one. */
+  file: z.string().min(1).nullable().default(null),
+  min_frequency: posInt.default(2),
+});
+
+export const ImageTokenizerSchema = z.strictObject({
+  kind: z.literal('vq').default('vq'),
+  /** Images are resized (short side) and centre-cropped to resolution x resolution. */
+  resolution: posInt.default(28),
+  /** Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image. */
+  patch: posInt.default(4),
+  /** Codebook size; must equal model.vocab.image. */
+  codebook_size: posInt.default(512),
+  /** A trained codebook file (relative to the spec) to load instead of training one. */
+  file: z.string().min(1).nullable().default(null),
+  /** Images used to train the codebook. */
+  train_images: posInt.default(4000),
+  iterations: posInt.default(20),
+});
+
+export const TokenizerSchema = z.strictObject({
+  text: TextTokenizerSchema.prefault({}),
+  image: ImageTokenizerSchema.prefault({}),
+});
+
+export const SourceSchema = z.strictObject({
+  kind: z.enum(['text', 'image-text', 'interleaved']),
+  /**
+   * Where the data comes from: `builtin:moby-dick`, `builtin:sotu`, `builtin:mnist`,
+   * `builtin:mnist-arithmetic`, or a path relative to the spec (JSONL file, or a folder of PNG +
+   * caption files) that must stay inside the project.
+   */
+  origin: z.string().min(1),
+  /** image-text only: probability that the image comes before its caption. */
+  image_first: probability.default(0.5),
+  /** Documents of the source held out for evaluation (the first ones, deterministic). */
+  holdout: z.number().min(0).max(0.5).default(0.05),
+});
+
+export const StageSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Fraction of training steps spent in this stage; the stages' shares sum to 1. */
+  share: z.number().gt(0).max(1),
+  /** Mixture weights by source name (shares of the stage's training tokens after normalizing). */
+  weights: z.record(z.string(), z.number().min(0)).default({}),
+  /**
+   * Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources).
+   * Resolution folds this into `weights`, so a resolved spec has no `from`.
+   */
+  from: z.strictObject({ stage: z.string().min(1), scale: z.number().min(0).default(1) }).optional(),
+});
+
+export const DataSchema = z.strictObject({
+  seq_len: posInt.default(256),
+  packing: z
+    .strictObject({
+      /** pack: documents back to back, split at seq_len; pad: one document per sequence, padded. */
+      mode: z.enum(['pack', 'pad']).default('pack'),
+    })
+    .prefault({}),
+  sources: z.record(z.string(), SourceSchema),
+  stages: z.array(StageSchema).min(1),
+});
+
+export const ScheduleSchema = z.strictObject({
+  warmup: nonNegInt.default(0),
+  decay: z.enum(['constant', 'linear', 'cosine', 'exponential']).default('cosine'),
+  /** Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor). */
+  final_lr: z.number().min(0).default(0),
+  /**
+   * A mathjs expression of `step`, `steps`, `lr` and `warmup` giving the learning rate; overrides
+   * warmup/decay when set. Evaluated in the same sandbox as `=` expressions.
+   */
+  expression: z.string().min(1).nullable().default(null),
+});
+
+export const OptimizerSchema = z.strictObject({
+  kind: z.literal('adamw').default('adamw'),
+  lr: positive.default(1e-4),
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
+  eps: positive.default(1e-5),
+  weight_decay: z.number().min(0).default(0.1),
+  /** Which parameters decay: matrices (every parameter of rank >= 2, embeddings included), all, none. */
+  decay: z.enum(['matrices', 'matrices_no_embeddings', 'all', 'none']).default('matrices'),
+  /** Clip the global gradient norm to this value; 0 disables clipping. */
+  grad_clip: z.number().min(0).default(1.0),
+  schedule: ScheduleSchema.prefault({}),
+});
+
+export const DivergenceSchema = z.strictObject({
+  /** What to do when the loss is NaN/Inf or crosses a threshold: stop the run, or warn and go on. */
+  action: z.enum(['stop', 'warn']).default('stop'),
+  /** Loss above this value counts as divergence (null: never). */
+  loss_above: positive.nullable().default(null),
+  /** Loss above spike_factor x its running mean counts as divergence (null: never). */
+  spike_factor: positive.nullable().default(null),
+});
+
+export const TrainSchema = z.strictObject({
+  steps: posInt,
+  /** Sequences per step. */
+  batch: posInt.default(8),
+  seed: nonNegInt.default(0),
+  device: z.enum(['cpu', 'gpu', 'auto']).default('cpu'),
+  /** Evaluate on held-out data every N steps (0: only at the end). */
+  eval_every: nonNegInt.default(100),
+  eval_batches: posInt.default(4),
+  /** Write a checkpoint every N steps (0: only at the end). */
+  checkpoint_every: nonNegInt.default(500),
+  log_every: posInt.default(1),
+  divergence: DivergenceSchema.prefault({}),
+});
+
+const SweepValues = z.array(z.unknown()).min(1);
+
+export const RandomParamSchema = z.union([
+  z.strictObject({ uniform: z.tuple([z.number(), z.number()]) }),
+  z.strictObject({ log_uniform: z.tuple([positive, positive]) }),
+  z.strictObject({ int: z.tuple([z.number().int(), z.number().int()]) }),
+  z.strictObject({ choice: SweepValues }),
+]);
+
+export const SweepSchema = z.strictObject({
+  /** Cartesian product over dotted paths, e.g. {"model.qk_norm": [true, false], "optimizer.lr": [1e-3, 1e-2]}. */
+  grid: z.record(z.string(), SweepValues).default({}),
+  /** Paired lists of equal length, varied together. */
+  zip: z.record(z.string(), SweepValues).default({}),
+  /** Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds. */
+  seeds: z.union([posInt, z.array(nonNegInt).min(1)]).default(1),
+  /** n samples from ranges or choices, drawn with their own seed. */
+  random: z
+    .strictObject({
+      n: posInt,
+      seed: nonNegInt.default(0),
+      params: z.record(z.string(), RandomParamSchema),
+    })
+    .optional(),
+});
+
+export const SpecSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().default(''),
+  model: ModelSchema,
+  tokenizer: TokenizerSchema.prefault({}),
+  data: DataSchema,
+  optimizer: OptimizerSchema.prefault({}),
+  train: TrainSchema,
+  sweep: SweepSchema.optional(),
+});
+
+/** What a user writes (defaults optional). */
+export type SpecInput = z.input<typeof SpecSchema>;
+/** A resolved spec: every default filled, every expression evaluated, extends flattened. */
+export type Spec = z.output<typeof SpecSchema>;
+export type ModelSpec = Spec['model'];
+export type DataSpec = Spec['data'];
+export type SourceSpec = DataSpec['sources'][string];
+export type StageSpec = DataSpec['stages'][number];
+export type TokenizerSpec = Spec['tokenizer'];
+export type OptimizerSpec = Spec['optimizer'];
+export type TrainSpec = Spec['train'];
+export type SweepSpec = NonNullable<Spec['sweep']>;
+
+/** Llama/Chameleon FFN hidden size rule. */
+export function ffnHidden(model: Pick<ModelSpec, 'd_model' | 'ffn'>): number {
+  if (typeof model.ffn === 'number') return model.ffn;
+  let hidden = Math.floor((2 * 4 * model.d_model) / 3);
+  if (model.ffn.ffn_dim_multiplier !== null) hidden = Math.floor(model.ffn.ffn_dim_multiplier * hidden);
+  const m = model.ffn.multiple_of;
+  return m * Math.ceil(hidden / m);
+}
+
+/** kv_heads with its default (heads) applied. */
+export function kvHeads(model: Pick<ModelSpec, 'heads' | 'kv_heads'>): number {
+  return model.kv_heads ?? model.heads;
+}
+
+/** Total vocabulary: text ids (specials included) then the image codebook. */
+export function vocabSize(model: Pick<ModelSpec, 'vocab'>): number {
+  return model.vocab.text + model.vocab.image;
+}
