@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prepares what bench/gpu-check.sh needs on a machine that cannot reach a registry, small enough to
+# carry (the device runner takes 64 MiB of ignored files): .tmp/gpu/ with
+#   - node_modules.tar.gz: only the files the gradcheck and the training actually load (traced from
+#     require.cache on a CPU run) plus onnxruntime-node's linux-x64 native libraries;
+#   - libvulkan1_*.deb: Debian's Vulkan loader (apt-get download), unpacked there by gpu-check.sh.
+# Carry `dist` and `.tmp/gpu`; gpu-check.sh unpacks the modules when node_modules/ is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=.tmp/gpu
+mkdir -p "$OUT"
+[ -f dist/bench/gpu-train.js ] || { echo "gpu-pack: run 'npm run build' first" >&2; exit 2; }
+
+trace=$(mktemp -d)
+cat > "$trace/hook.js" <<'JS'
+process.on('exit', () => {
+  const files = Object.keys(require.cache).filter((f) => f.includes('/node_modules/'));
+  require('fs').appendFileSync(process.env.CHAMLAB_TRACE, files.join('\n') + '\n');
+});
+JS
+export CHAMLAB_TRACE=$trace/files
+node -r "$trace/hook.js" bin/chamlab.js gradcheck >/dev/null
+node -r "$trace/hook.js" dist/bench/gpu-train.js --steps 2 --device cpu --no-compare >/dev/null
+node -r "$trace/hook.js" dist/src/runtime/probe-child.js adapter >/dev/null || true
+
+# Loaded files, every package.json of the packages they belong to (module resolution reads nested
+# ones too: onnxruntime-common's dist/cjs/package.json says "commonjs"), the native part.
+{
+  sed "s|^$PWD/||" "$trace/files" | sort -u
+  for pkg in $(sed "s|^$PWD/||" "$trace/files" | sed -E 's|(.*node_modules/(@[^/]+/)?[^/]+)/.*|\1|' | sort -u); do
+    find "$pkg" -name package.json -not -path '*/node_modules/*/node_modules/*'
+  done
+  find node_modules/onnxruntime-node/bin/napi-v6/linux/x64 -type f
+} | sort -u > "$trace/list"
+tar czf "$OUT/node_modules.tar.gz" -T "$trace/list"
+rm -rf "$trace"
+
+if ! ls "$OUT"/libvulkan1_*.deb >/dev/null 2>&1; then
+  (cd "$OUT" && apt-get download libvulkan1)
+fi
+du -sh "$OUT"/* dist | sed 's/^/gpu-pack: /'

@@ -1,0 +1,55 @@
+/**
+ * `chamlab gradcheck [--json] [--op NAME ...] [--seed N]`: every registered primitive's VJP against
+ * finite differences in float64, plus the tiny reference model's gradient along a random direction.
+ * Exits 1 if any relative error exceeds 1e-6 (or an op has no gradcheck cases).
+ */
+import type { Command } from './main';
+import { parseCommandArgs, printJson } from './common';
+import { UserError } from '../../dsl/errors';
+
+export const command: Command = {
+  summary: 'check every primitive VJP and the tiny model gradient against finite differences (float64)',
+  async run(args) {
+    const { values } = parseCommandArgs(
+      'gradcheck',
+      args,
+      { json: { type: 'boolean' }, op: { type: 'string', multiple: true }, seed: { type: 'string' } },
+      false,
+    );
+    const seed = values.seed === undefined ? 1 : Number(values.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be a non-negative integer, got '${values.seed}'`, 'chamlab gradcheck');
+    // loaded here so `chamlab help` does not load onnxruntime
+    const G = await import('../graph');
+    const only: string[] | undefined = values.op;
+    if (only) for (const op of only) if (!G.PRIMITIVES[op]?.vjp)
+      throw new UserError(`unknown or non-differentiable op '${op}' (differentiable ops: ${Object.keys(G.PRIMITIVES).filter((k) => G.PRIMITIVES[k].vjp).join(', ')})`, 'chamlab gradcheck');
+
+    const ops = await G.gradcheckOps({ seed, only });
+    const model = only ? null : await G.gradcheckModel((g) => G.tinyModel(g).loss, { seed: seed + 1, feeds: G.tinyFeeds() });
+    const tol = G.GRADCHECK_TOLERANCE;
+    const failed = ops.some((o) => o.error || !(o.max_rel_err <= tol)) || (model !== null && !(model.max_rel_err <= tol));
+
+    if (values.json) {
+      printJson({
+        ops: ops.map((o) => ({ op: o.op, max_rel_err: Number.isFinite(o.max_rel_err) ? o.max_rel_err : null, ...(o.error ? { error: o.error } : {}) })),
+        model: model ? { max_rel_err: model.max_rel_err } : null,
+        tolerance: tol,
+        ok: !failed,
+      });
+      return failed ? 1 : 0;
+    }
+    const lines = [`${'op'.padEnd(20)} ${'max rel err'.padStart(11)}  cases  worst case`];
+    for (const o of ops) {
+      const bad = o.error || !(o.max_rel_err <= tol);
+      const err = Number.isFinite(o.max_rel_err) ? o.max_rel_err.toExponential(2) : '-';
+      lines.push(`${o.op.padEnd(20)} ${err.padStart(11)}  ${String(o.cases).padStart(5)}  ${o.error ?? o.worst_case}${bad ? '  FAIL' : ''}`);
+    }
+    if (model) {
+      const bad = !(model.max_rel_err <= tol);
+      lines.push(`${'model (tiny)'.padEnd(20)} ${model.max_rel_err.toExponential(2).padStart(11)}      1  ${model.params} params, random direction${bad ? '  FAIL' : ''}`);
+    }
+    lines.push(failed ? `FAILED: some error exceeds ${tol}` : `ok: all errors <= ${tol}`);
+    process.stdout.write(lines.join('\n') + '\n');
+    return failed ? 1 : 0;
+  },
+};

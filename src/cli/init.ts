@@ -1,0 +1,40 @@
+/** `chamlab init FILE [--set ...] --out W.safetensors [--seed N]`: seeded initial weights under HF names. */
+import * as path from 'node:path';
+import type { Command } from './main';
+import { parseCommandArgs, printJson } from './common';
+import { UserError } from '../../dsl/errors';
+import { loadSpec } from '../../dsl';
+import { modelDims } from '../model/config';
+import { initWeights } from '../model/init';
+import { configPathFor, saveWeights, writeHfConfig } from '../model/weights';
+import { countParams, humanBytes } from '../model/size';
+
+export const command: Command = {
+  summary: 'write seeded initial weights (safetensors, HF Chameleon names) and a config.json beside them',
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('init', args, {
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (positionals.length !== 1 || !values.out)
+      throw new UserError('usage: chamlab init FILE [--set ...] --out W.safetensors [--seed N]', 'chamlab init');
+    const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
+    const seed = values.seed !== undefined ? Number(values.seed) : spec.train.seed;
+    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be a non-negative integer, got '${values.seed}'`, 'chamlab init');
+    const m = modelDims(spec.model);
+    const total = countParams(m).total;
+    // Float32 arrays for every parameter plus the file: refuse what cannot fit rather than crash later.
+    if (total * 4 > 2 ** 34)
+      throw new UserError(`${total} parameters need ${humanBytes(total * 4)} in float32; init is for models that fit in memory`, 'chamlab init');
+    const out = values.out as string;
+    const weights = initWeights(m, seed);
+    saveWeights(out, m, weights, { spec_hash: hash, seed: String(seed), producer: 'chamlab init' });
+    const config = configPathFor(out);
+    writeHfConfig(config, m);
+    const result = { weights: path.resolve(out), config, params: total, seed, spec_hash: hash };
+    if (values.json) printJson(result);
+    else process.stdout.write(`wrote ${total} parameters (seed ${seed}) to ${out}, config to ${config}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,16 @@
+/** `chamlab schema [--out FILE]`: the JSON Schema for spec files (editors, yaml-language-server). */
+import * as fs from 'node:fs';
+import { jsonSchema } from '../../dsl';
+import type { Command } from './main';
+import { parseCommandArgs } from './common';
+
+export const command: Command = {
+  summary: 'print the JSON Schema of spec files (--out FILE writes it)',
+  async run(args) {
+    const { values } = parseCommandArgs('schema', args, { out: { type: 'string' } }, false);
+    const text = JSON.stringify(jsonSchema(), null, 2) + '\n';
+    if (values.out) fs.writeFileSync(values.out, text);
+    else process.stdout.write(text);
+    return 0;
+  },
+};

@@ -1,0 +1,30 @@
+/** PNG in and out through pngjs (a maintained, pure-JS codec; no native build). */
+import * as fs from 'node:fs';
+import { PNG } from 'pngjs';
+import { UserError } from '../../dsl/errors';
+import { rgbaToGray, toBytes, type Image, type RawGray } from './image';
+
+export function readPng(file: string, where = file): RawGray {
+  let png: PNG;
+  try {
+    png = PNG.sync.read(fs.readFileSync(file));
+  } catch (e) {
+    throw new UserError(`cannot read PNG: ${(e as Error).message}`, where);
+  }
+  return rgbaToGray(png.data, png.width, png.height);
+}
+
+export function encodePng(img: Image): Buffer {
+  const png = new PNG({ width: img.size, height: img.size, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  const gray = toBytes(img);
+  // pngjs packs from an RGBA buffer regardless of the output colour type.
+  for (let i = 0; i < gray.length; i++) {
+    png.data[4 * i] = png.data[4 * i + 1] = png.data[4 * i + 2] = gray[i];
+    png.data[4 * i + 3] = 255;
+  }
+  return PNG.sync.write(png, { colorType: 0 });
+}
+
+export function writePng(file: string, img: Image): void {
+  fs.writeFileSync(file, encodePng(img));
+}

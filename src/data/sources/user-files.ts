@@ -1,0 +1,129 @@
+/**
+ * User data, read strictly: every record either becomes a document or stops the run with
+ * `file:line: message`; nothing is skipped silently. Blank lines in JSONL are not records.
+ * - JSONL text: one `{"text": "..."}` per line.
+ * - A folder of `NAME.png` + `NAME.txt` caption pairs (image-text).
+ * - JSONL interleaved: one `{"parts": [{"text": "..."}, {"image": "rel/path.png"}, ...]}` per line;
+ *   image paths are relative to the JSONL file and must stay inside the project.
+ * Images are decoded and preprocessed while reading, so a broken PNG is reported up front.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../../../dsl/errors';
+import { preprocess, type Image } from '../image';
+import { readPng } from '../png';
+import type { ImageRef, Part, RawDoc } from './types';
+
+export interface FileContext {
+  /** Folder that user paths may not leave. */
+  projectDir: string;
+  resolution: number;
+}
+
+/** How a path is shown in messages: relative to the working directory when that is shorter. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
+}
+
+/** Resolves `p` against `base`; throws unless the result (after symlinks) stays inside projectDir. */
+export function resolveInside(base: string, p: string, projectDir: string, where: string): string {
+  const abs = path.resolve(base, p);
+  const real = fs.existsSync(abs) ? fs.realpathSync(abs) : abs;
+  const root = fs.existsSync(projectDir) ? fs.realpathSync(projectDir) : path.resolve(projectDir);
+  const rel = path.relative(root, real);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UserError(`${JSON.stringify(p)} is outside the project folder ${displayPath(root)}`, where);
+  if (!fs.existsSync(abs)) throw new UserError(`${JSON.stringify(p)} does not exist`, where);
+  return abs;
+}
+
+function loadedImage(key: string, img: Image): ImageRef {
+  return { key, load: () => img };
+}
+
+function jsonlRecords(file: string): Array<{ line: number; value: unknown; where: string }> {
+  const shown = displayPath(file);
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const out: Array<{ line: number; value: unknown; where: string }> = [];
+  lines.forEach((text, i) => {
+    const where = `${shown}:${i + 1}`;
+    if (text.trim() === '') return;
+    try {
+      out.push({ line: i + 1, value: JSON.parse(text), where });
+    } catch (e) {
+      throw new UserError(`invalid JSON (${(e as Error).message})`, where);
+    }
+  });
+  if (out.length === 0) throw new UserError('no records (expected one JSON object per line)', shown);
+  return out;
+}
+
+function checkKeys(value: unknown, allowed: string[], where: string): Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UserError(`expected a JSON object, got ${JSON.stringify(value)}`, where);
+  for (const k of Object.keys(value)) {
+    if (!allowed.includes(k)) throw new UserError(`unknown key ${JSON.stringify(k)} (expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')})`, where);
+  }
+  return value as Record<string, unknown>;
+}
+
+function nonEmptyString(v: unknown, what: string, where: string): string {
+  if (typeof v !== 'string') throw new UserError(`${what} must be a string, got ${JSON.stringify(v)}`, where);
+  if (v.trim() === '') throw new UserError(`${what} is empty`, where);
+  return v;
+}
+
+export function jsonlTextDocs(file: string): RawDoc[] {
+  return jsonlRecords(file).map(({ value, where }) => {
+    const rec = checkKeys(value, ['text'], where);
+    return { kind: 'text', text: nonEmptyString(rec.text, '"text"', where) };
+  });
+}
+
+export function jsonlInterleavedDocs(file: string, ctx: FileContext): RawDoc[] {
+  const base = path.dirname(file);
+  return jsonlRecords(file).map(({ value, where }) => {
+    const rec = checkKeys(value, ['parts'], where);
+    if (!Array.isArray(rec.parts) || rec.parts.length === 0) throw new UserError('"parts" must be a non-empty array', where);
+    let images = 0;
+    const parts: Part[] = rec.parts.map((part, j) => {
+      const pw = `${where}: parts[${j}]`;
+      const p = checkKeys(part, ['text', 'image'], pw);
+      if (('text' in p) === ('image' in p)) throw new UserError('each part needs exactly one of "text" or "image"', pw);
+      if ('text' in p) return { text: nonEmptyString(p.text, '"text"', pw) };
+      images++;
+      const rel = nonEmptyString(p.image, '"image"', pw);
+      const abs = resolveInside(base, rel, ctx.projectDir, where);
+      const img = preprocess(readPng(abs, `${where}: ${displayPath(abs)}`), ctx.resolution);
+      return { image: loadedImage(`file:${abs}`, img) };
+    });
+    if (images === 0) throw new UserError('an interleaved document needs at least one image part', where);
+    return { kind: 'interleaved', parts };
+  });
+}
+
+/**
+ * NAME.png + NAME.txt pairs, in code-point order of NAME. Any other file is an error, not ignored;
+ * only dotfiles (.DS_Store, editor state) are passed over, as every file tool does.
+ */
+export function pngFolderDocs(dir: string, ctx: FileContext): RawDoc[] {
+  const shown = displayPath(dir);
+  const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  const pngs = new Set(names.filter((n) => n.endsWith('.png')).map((n) => n.slice(0, -4)));
+  const txts = new Set(names.filter((n) => n.endsWith('.txt')).map((n) => n.slice(0, -4)));
+  for (const n of names) {
+    const where = `${shown}/${n}`;
+    if (!n.endsWith('.png') && !n.endsWith('.txt')) throw new UserError('unexpected file in an image-text folder (expected NAME.png with NAME.txt)', where);
+    if (n.endsWith('.png') && !txts.has(n.slice(0, -4))) throw new UserError(`no caption file ${n.slice(0, -4)}.txt beside it`, where);
+    if (n.endsWith('.txt') && !pngs.has(n.slice(0, -4))) throw new UserError(`caption without an image ${n.slice(0, -4)}.png`, where);
+  }
+  const docs: RawDoc[] = [...pngs].sort().map((stem) => {
+    const png = path.join(dir, `${stem}.png`);
+    const txtWhere = `${shown}/${stem}.txt:1`;
+    const caption = fs.readFileSync(path.join(dir, `${stem}.txt`), 'utf8').trim();
+    if (!caption) throw new UserError('caption is empty', txtWhere);
+    const img = preprocess(readPng(png, `${shown}/${stem}.png`), ctx.resolution);
+    return { kind: 'pair', image: loadedImage(`file:${png}`, img), caption };
+  });
+  if (docs.length === 0) throw new UserError('no NAME.png + NAME.txt pairs in this folder', shown);
+  return docs;
+}

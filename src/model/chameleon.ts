@@ -1,0 +1,228 @@
+/**
+ * The Chameleon decoder (arXiv 2405.09818) on chamlab's graph IR.
+ *
+ * A Llama-2 style decoder over one token vocabulary shared by text and image codes (early fusion):
+ * token embedding, `layers` blocks, a final RMSNorm and the output matrix. The block comes in the
+ * paper's two orders (section 2.3; ../../shared/reference/chameleon.md):
+ *
+ *   pre  (Llama-2, Chameleon-7B):  h = x + attn(norm_a(x));   out = h + ffn(norm_f(h))
+ *   swin (Chameleon-34B):          h = x + norm_a(attn(x));   out = h + norm_f(ffn(h))
+ *
+ * Attention has grouped-query heads, QK-Norm (LayerNorm over head_dim with a per-head affine, before
+ * RoPE), RoPE in the rotate-half convention, and a causal mask. The FFN is SwiGLU:
+ * w2(silu(w1 x) * w3 x), i.e. down(silu(gate x) * up x) in HF's names.
+ *
+ * Parameters are named and laid out exactly like HF transformers' Chameleon ([out, in], so a
+ * projection is x @ W^T), so HF checkpoints load as-is and `chamlab grad` output compares name by name.
+ *
+ * Loss (over tokens whose label is not -100; labels are the targets of the same positions):
+ *   loss = mean(CE(logits, label)) + z_loss * mean(logsumexp(logits)^2)
+ *
+ * Metric taps, scalars computed from values the forward pass has anyway (a reduction each):
+ *   loss, ce, z (mean logsumexp), layer_rms.<i> (RMS of block i's output: the paper's predictor of
+ *   divergence), max_attn_logit.<i> (largest pre-softmax score of block i over the causal entries:
+ *   what QK-Norm bounds), max_abs_logit (output-logit drift). The train step adds the global
+ *   gradient norm (`grad_norm`) and the update-to-parameter norm ratio (`update_ratio`).
+ */
+import {
+  concat,
+  gather,
+  layerNorm,
+  logsumexp,
+  not,
+  rmsNorm,
+  silu,
+  softmax,
+  stopGradient,
+  takeAlongAxis,
+  where,
+  type Dim,
+  type Graph,
+  type Tensor,
+} from '../graph';
+import type { OptimizerSpec } from '../../dsl/schema';
+import { UserError } from '../../dsl/errors';
+import type { ModelDims } from './config';
+import { decays, EMBED, FINAL_NORM, layerNames, LM_HEAD, paramTable } from './params';
+
+/** Labels equal to this are left out of the loss (PyTorch's ignore_index convention). */
+export const IGNORE_INDEX = -100;
+
+/** The pre-softmax value of masked (future) positions: exp() of it underflows to exactly 0. */
+const MASKED = -1e9;
+
+export interface ChameleonOptions {
+  /** Sequences per batch: a number, or a symbolic dim such as 'batch'. */
+  batch: Dim;
+  /** Tokens per sequence (static: the RoPE tables and the causal mask are built for it). */
+  seq: number;
+  /** Which parameters AdamW decays (`optimizer.decay`); recorded on each parameter. */
+  decay?: OptimizerSpec['decay'];
+  /**
+   * Dropout (the train-step assembler's `ctx.dropout`, whose masks derive from the seed and step
+   * inputs). Absent: dropout is off and the graph is deterministic (eval, forward, grad).
+   */
+  dropout?: (x: Tensor, p: number, salt: number) => Tensor;
+  /** Build the loss (needs `labels`); false for the forward graph, which outputs logits only. */
+  loss?: boolean;
+  /** Parameter values to attach (emitted as initializers when the graph is written with them). */
+  values?: Map<string, Float32Array | Float64Array>;
+}
+
+export interface ChameleonGraph {
+  inputIds: Tensor;
+  labels: Tensor | null;
+  logits: Tensor;
+  /** The training objective: CE + z_loss * z^2 (null without labels). */
+  loss: Tensor | null;
+  /**
+   * Metric taps by name, all scalars (see the module comment): ce, z, max_abs_logit,
+   * layer_rms.<i>, max_attn_logit.<i>. The loss itself is `loss`.
+   */
+  metrics: Record<string, Tensor>;
+  params: Tensor[];
+}
+
+/**
+ * RoPE tables for positions 0..seq-1 in the rotate-half layout: angle[t, i] = t * theta^(-2i/h) for
+ * i < h/2, repeated for the second half. Computed in float64 and rounded once, like the reference.
+ */
+export function ropeTables(seq: number, headDim: number, theta: number): { cos: Float64Array; sin: Float64Array } {
+  const half = headDim / 2;
+  const cos = new Float64Array(seq * headDim);
+  const sin = new Float64Array(seq * headDim);
+  for (let t = 0; t < seq; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = t / Math.pow(theta, (2 * i) / headDim);
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      cos[t * headDim + i] = cos[t * headDim + i + half] = c;
+      sin[t * headDim + i] = sin[t * headDim + i + half] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Builds the model into `g`: declares `input_ids` (and `labels`) and every parameter, returns the
+ * logits, the loss and the metric taps. Node names are scoped (`layers.3/attn/...`) for Netron.
+ */
+export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): ChameleonGraph {
+  const { batch: B, seq: T } = opts;
+  const { d, heads: H, kvHeads: K, headDim: hd } = m;
+  const withLoss = opts.loss ?? true;
+  if (T > m.maxSeqLen) throw new UserError(`sequence length ${T} exceeds model.max_seq_len ${m.maxSeqLen}`, 'data.seq_len');
+
+  const inputIds = g.input('input_ids', 'int32', [B, T], { doc: 'token ids [batch, seq]' });
+  const labels = withLoss
+    ? g.input('labels', 'int32', [B, T], { doc: `target id of each position [batch, seq]; ${IGNORE_INDEX} = ignored` })
+    : null;
+
+  // Parameters, declared in the table's order so every graph has the same parameter inputs.
+  const P = new Map<string, Tensor>();
+  for (const p of paramTable(m)) {
+    const value = opts.values?.get(p.name);
+    const cast = value && g.dtype === 'float64' && value instanceof Float32Array ? Float64Array.from(value) : value;
+    P.set(p.name, g.param(p.name, p.shape, { decay: decays(p, opts.decay ?? 'matrices'), value: cast }));
+  }
+  const W = (name: string) => P.get(name)!;
+
+  // Dropout sites get distinct salts, so their masks are independent: (layer, site) -> 3 * layer + site.
+  const drop = (x: Tensor, p: number, salt: number) => (opts.dropout && p > 0 ? opts.dropout(x, p, salt) : x);
+
+  // Constants shared by all layers: RoPE tables [T, hd] and the causal mask [T, T] (true = may attend).
+  const rope = ropeTables(T, hd, m.ropeTheta);
+  const toDtype = (a: Float64Array) => (g.dtype === 'float64' ? a : Float32Array.from(a));
+  const cos = g.constant(toDtype(rope.cos), [T, hd]);
+  const sin = g.constant(toDtype(rope.sin), [T, hd]);
+  const pos = g.apply('Iota', [], { shape: [T] });
+  const causal = not(pos.reshape([1, T]).gt(pos.reshape([T, 1]))); // key position <= query position
+
+  /** rotate_half(x) = [-x2, x1] for x = [x1, x2] split at head_dim / 2. */
+  const rotateHalf = (x: Tensor) => concat([x.slice([hd / 2], [hd], [-1]).neg(), x.slice([0], [hd / 2], [-1])], -1);
+  const applyRope = (x: Tensor) => x.mul(cos).add(rotateHalf(x).mul(sin));
+
+  const layerRms: Tensor[] = [];
+  const maxAttnLogit: Tensor[] = [];
+
+  function attention(i: number, x: Tensor): Tensor {
+    const n = layerNames(i);
+    // [B, T, d] -> per-head [B, T, heads, hd]; projections are x @ W^T (PyTorch layout).
+    let q = x.matmul(W(n.q).mT).reshape([B, T, H, hd]);
+    let k = x.matmul(W(n.k).mT).reshape([B, T, K, hd]);
+    const v = x.matmul(W(n.v).mT).reshape([B, T, K, hd]);
+    if (m.qkNorm) {
+      // QK-Norm: LayerNorm over head_dim with a per-head affine, before RoPE.
+      q = layerNorm(q, W(n.qNormWeight), W(n.qNormBias), m.qkNormEps);
+      k = layerNorm(k, W(n.kNormWeight), W(n.kNormBias), m.qkNormEps);
+    }
+    // Grouped-query attention without copying keys: query head j = kv * (H/K) + r shares kv head
+    // `kv` (HF's repeat_interleave), so queries become [B, K, H/K, T, hd] against keys [B, K, 1, T, hd]
+    // and MatMul broadcasts over the group axis.
+    const qh = applyRope(q.transpose([0, 2, 1, 3])).reshape([B, K, H / K, T, hd]);
+    const kh = applyRope(k.transpose([0, 2, 1, 3])).reshape([B, K, 1, T, hd]);
+    const vh = v.transpose([0, 2, 1, 3]).reshape([B, K, 1, T, hd]);
+
+    const scores = where(causal, qh.matmul(kh.mT).mul(1 / Math.sqrt(hd)), MASKED); // [B, K, H/K, T, T]
+    maxAttnLogit.push(stopGradient(scores).max());
+    const probs = drop(softmax(scores, -1), m.dropout.attention, 3 * i + 1);
+    const out = probs.matmul(vh).reshape([B, H, T, hd]).transpose([0, 2, 1, 3]).reshape([B, T, H * hd]);
+    return out.matmul(W(n.o).mT);
+  }
+
+  function ffn(i: number, x: Tensor): Tensor {
+    const n = layerNames(i);
+    // SwiGLU: w2(silu(w1 x) * w3 x)
+    return silu(x.matmul(W(n.gate).mT)).mul(x.matmul(W(n.up).mT)).matmul(W(n.down).mT);
+  }
+
+  function block(i: number, x: Tensor): Tensor {
+    const n = layerNames(i);
+    const attn = (t: Tensor) => g.scope('attn', () => attention(i, t));
+    const mlp = (t: Tensor) => g.scope('ffn', () => ffn(i, t));
+    const normA = (t: Tensor) => rmsNorm(t, W(n.normA), m.normEps);
+    const normF = (t: Tensor) => rmsNorm(t, W(n.normF), m.normEps);
+    // Dropout sits on each branch's output, just before its residual add (the paper's 7B recipe).
+    const dropA = (t: Tensor) => drop(t, m.dropout.afterAttention, 3 * i + 2);
+    const dropF = (t: Tensor) => drop(t, m.dropout.afterFfn, 3 * i + 3);
+    if (m.order === 'pre') {
+      const h = x.add(dropA(attn(normA(x)))); //  h   = x + attn(norm_a(x))      Llama-2, Chameleon-7B
+      return h.add(dropF(mlp(normF(h)))); //      out = h + ffn(norm_f(h))
+    } else {
+      const h = x.add(dropA(normA(attn(x)))); //  h   = x + norm_a(attn(x))      swin, Chameleon-34B
+      return h.add(dropF(normF(mlp(h)))); //      out = h + norm_f(ffn(h))
+    }
+  }
+
+  let x = g.scope('embed', () => gather(W(EMBED), inputIds)); // [B, T, d]
+  for (let i = 0; i < m.layers; i++) {
+    x = g.scope(`layers.${i}`, () => block(i, x));
+    layerRms.push(g.scope('metrics', () => stopGradient(x).pow(2).mean().sqrt()));
+  }
+  const logits = g.scope('head', () => rmsNorm(x, W(FINAL_NORM), m.normEps).matmul(W(m.tieEmbeddings ? EMBED : LM_HEAD).mT));
+
+  const metrics: Record<string, Tensor> = {};
+  let loss: Tensor | null = null;
+  if (labels) {
+    g.scope('loss', () => {
+      const valid = not(labels.eq(IGNORE_INDEX)); // [B, T]
+      const w = valid.cast(g.dtype);
+      const count = w.sum();
+      const n = where(count.gt(0), count, 1); // an all-ignored batch gives loss 0, not NaN
+      const mean = (t: Tensor) => t.mul(w).sum().div(n);
+      const lse = logsumexp(logits, -1); // z = log Z per token, [B, T]
+      const target = takeAlongAxis(logits, where(valid, labels, 0).unsqueeze(-1), -1).reshape([B, T]);
+      const ce = mean(lse.sub(target)); // -log softmax(logits)[label]
+      loss = m.zLoss > 0 ? ce.add(mean(lse.mul(lse)).mul(m.zLoss)) : ce;
+      metrics.ce = stopGradient(ce);
+      metrics.z = mean(stopGradient(lse));
+    });
+  }
+  g.scope('metrics', () => {
+    layerRms.forEach((t, i) => (metrics[`layer_rms.${i}`] = t));
+    maxAttnLogit.forEach((t, i) => (metrics[`max_attn_logit.${i}`] = t));
+    const l = stopGradient(logits);
+    metrics.max_abs_logit = concat([l.max().reshape([1]), l.neg().max().reshape([1])], 0).max();
+  });
+  return { inputIds, labels, logits, loss, metrics, params: [...P.values()] };
+}

@@ -1,0 +1,141 @@
+/**
+ * `chamlab compile`: a spec's train-step, eval and forward graphs as ONNX files plus a manifest that
+ * says everything a runtime (ours or anyone's) needs to drive them: every input and output with dtype
+ * and shape, the parameters, and the state naming convention.
+ *
+ * Parameters are graph inputs in all three graphs (the train step must take them as state, and one
+ * signature for all three keeps the runtime simple). Without `shapesOnly` the seeded initial weights
+ * are written beside the graphs as `weights.safetensors` (HF names) with a `config.json`; with it no
+ * weight is ever allocated, so a 34B spec compiles in modest memory.
+ *
+ * Same spec, same bytes: graphs are emitted deterministically, the manifest has no timestamps and
+ * stable key order, and files are written atomically.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { OPSET, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
+import type { Spec } from '../../dsl/schema';
+import { UserError } from '../../dsl/errors';
+import { modelDims } from './config';
+import { buildModelGraphs } from './graphs';
+import { initWeights } from './init';
+import { paramTable } from './params';
+import { configPathFor, saveWeights, writeHfConfig } from './weights';
+
+export interface CompileOptions {
+  shapesOnly?: boolean;
+  /** Spec hash for the manifest and the ONNX doc strings. */
+  hash: string;
+}
+
+interface Sig {
+  name: string;
+  dtype: DType;
+  shape: Dim[];
+}
+
+export interface Manifest {
+  format: 'chamlab.compile/1';
+  spec: { name: string; hash: string };
+  opset: number;
+  shapes_only: boolean;
+  batch: number;
+  seq_len: number;
+  graphs: Record<'train_step' | 'eval' | 'forward', { file: string; bytes: number; inputs: Sig[]; outputs: Sig[]; metrics: string[] }>;
+  params: { name: string; shape: number[]; dtype: string; decay: boolean; group: string }[];
+  state: {
+    convention: string[];
+    controls: Sig[];
+    slots: { input: string; output: string; param: string; kind: string; init: string }[];
+  };
+  weights: { file: string; config: string; seed: number } | null;
+}
+
+function writeAtomic(file: string, bytes: Uint8Array | string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
+}
+
+export interface CompileResult {
+  manifest: Manifest;
+  dir: string;
+  seconds: number;
+}
+
+/**
+ * The graph compiler's dropout hashes each element's flat int32 index, so a tensor that gets dropout
+ * must have fewer than 2^31 elements (see src/model/NEEDS-FROM-GRAPH.md). Say so as a user error with
+ * the largest batch that compiles, instead of failing deep inside the graph builder.
+ */
+function checkDropoutSize(spec: Spec): void {
+  const m = modelDims(spec.model);
+  const B = spec.train.batch;
+  const T = spec.data.seq_len;
+  const LIMIT = 2 ** 31 - 1;
+  const perSeq = Math.max(
+    m.dropout.afterAttention > 0 || m.dropout.afterFfn > 0 ? T * m.d : 0,
+    m.dropout.attention > 0 ? m.heads * T * T : 0,
+  );
+  if (perSeq > 0 && B * perSeq > LIMIT)
+    throw new UserError(
+      `dropout on ${B} x ${perSeq} = ${B * perSeq} elements exceeds the graph compiler's 2^31 dropout counter; ` +
+        `compile with --set train.batch=${Math.floor(LIMIT / perSeq)} or less (a micro-batch), or without dropout`,
+      'train.batch',
+    );
+}
+
+export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): CompileResult {
+  const t0 = performance.now();
+  const m = modelDims(spec.model);
+  checkDropoutSize(spec);
+  fs.mkdirSync(outDir, { recursive: true });
+  const graphs = buildModelGraphs(spec);
+  const doc = `chamlab ${spec.name} spec ${opts.hash}`;
+  const entry = (key: 'train_step' | 'eval' | 'forward', sg: StepGraph) => {
+    const file = `${key}.onnx`;
+    const bytes = toOnnx(sg.graph, { params: 'inputs', docString: doc });
+    writeAtomic(path.join(outDir, file), bytes);
+    const s = signature(sg.graph, { params: 'inputs' });
+    return { file, bytes: bytes.length, inputs: s.inputs, outputs: s.outputs, metrics: sg.metrics };
+  };
+  const groups = new Map(paramTable(m).map((p) => [p.name, p.group]));
+  let weights: Manifest['weights'] = null;
+  if (!opts.shapesOnly) {
+    const total = paramTable(m).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    if (total * 4 > 2 ** 34)
+      throw new UserError(`${total} parameters need ${(total * 4 / 2 ** 30).toFixed(1)} GiB of float32 initial weights; use --shapes-only`, 'chamlab compile');
+    const file = path.join(outDir, 'weights.safetensors');
+    saveWeights(file, m, initWeights(m, spec.train.seed), { spec_hash: opts.hash, seed: String(spec.train.seed), producer: 'chamlab compile' });
+    writeHfConfig(configPathFor(file), m);
+    weights = { file: 'weights.safetensors', config: 'config.json', seed: spec.train.seed };
+  }
+  const ts = graphs.trainStep;
+  const manifest: Manifest = {
+    format: 'chamlab.compile/1',
+    spec: { name: spec.name, hash: opts.hash },
+    opset: OPSET,
+    shapes_only: !!opts.shapesOnly,
+    batch: spec.train.batch,
+    seq_len: spec.data.seq_len,
+    graphs: {
+      train_step: entry('train_step', ts),
+      eval: entry('eval', graphs.eval),
+      forward: entry('forward', graphs.forward),
+    },
+    params: ts.params.map((p) => ({ name: p.name, shape: p.shape, dtype: p.dtype, decay: p.decay, group: groups.get(p.name)! })),
+    state: {
+      convention: [
+        'parameters are inputs under their HF names in all three graphs',
+        'train_step inputs: batch (input_ids, labels), every <param>, adam_m.<param>, adam_v.<param> (zeros before step 1), step (int32, 1-based), lr, seed (int32)',
+        'train_step outputs: loss, the metrics, grad_norm, update_ratio, and next.<X> for every state input <X>: feed next.<X> back as <X> on the next step',
+        'eval: batch + params -> loss and metrics (dropout off); forward: input_ids + params -> logits',
+      ],
+      controls: ts.controls,
+      slots: ts.state.map((s) => ({ input: s.input, output: s.output, param: s.param, kind: s.kind, init: s.init })),
+    },
+    weights,
+  };
+  writeAtomic(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return { manifest, dir: outDir, seconds: (performance.now() - t0) / 1000 };
+}

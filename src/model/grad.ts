@@ -1,0 +1,154 @@
+/**
+ * Loss, logits and every parameter's gradient for given weights and a given batch, dropout off:
+ * the library behind `chamlab grad`, which lets anyone compare chamlab with their own implementation
+ * tensor by tensor (test/ref/chameleon_ref.py is ours).
+ *
+ * Batch JSON: {"input_ids": [[...]], "labels": [[...]]}, integers, [batch][seq]. labels[b][t] is the
+ * target of position t (no shift inside the model); -100 leaves a position out of the loss.
+ */
+import * as fs from 'node:fs';
+import { UserError } from '../../dsl/errors';
+import type { Spec } from '../../dsl/schema';
+import { modelDims } from './config';
+import { buildGradGraph } from './graphs';
+import { IGNORE_INDEX } from './chameleon';
+import { paramTable } from './params';
+import { writeSafetensors, type NamedTensor } from './safetensors';
+import type { Weights } from './weights';
+
+export interface Batch {
+  batch: number;
+  seq: number;
+  inputIds: Int32Array;
+  labels: Int32Array;
+}
+
+/** Parses and checks a batch JSON file against the model's vocabulary and context length. */
+export function readBatch(file: string, vocab: number, maxSeqLen: number): Batch {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read the batch: ${(e as Error).message}`, file);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`the batch is not JSON: ${(e as Error).message}`, file);
+  }
+  return parseBatch(json, vocab, maxSeqLen, file);
+}
+
+export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, where = 'batch'): Batch {
+  const fail = (msg: string) => new UserError(msg, where);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw fail('expected an object {"input_ids": [[...]], "labels": [[...]]}');
+  const o = json as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== 'input_ids' && k !== 'labels');
+  if (extra.length) throw fail(`unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')}; expected "input_ids" and "labels"`);
+  const grid = (key: string): number[][] => {
+    const v = o[key];
+    if (!Array.isArray(v) || v.length === 0 || !v.every((r) => Array.isArray(r)))
+      throw fail(`"${key}" must be a non-empty array of rows [batch][seq]`);
+    const rows = v as unknown[][];
+    const T = rows[0].length;
+    if (T === 0) throw fail(`"${key}" has empty rows`);
+    rows.forEach((r, b) => {
+      if (r.length !== T) throw fail(`"${key}" row ${b} has ${r.length} tokens, row 0 has ${T}`);
+      r.forEach((x, t) => {
+        if (!Number.isInteger(x)) throw fail(`"${key}"[${b}][${t}] is ${JSON.stringify(x)}, not an integer`);
+      });
+    });
+    return rows as number[][];
+  };
+  const ids = grid('input_ids');
+  const labels = grid('labels');
+  const B = ids.length;
+  const T = ids[0].length;
+  if (labels.length !== B || labels[0].length !== T)
+    throw fail(`"labels" is [${labels.length}][${labels[0].length}], "input_ids" is [${B}][${T}]`);
+  if (T > maxSeqLen) throw fail(`sequences of ${T} tokens exceed model.max_seq_len ${maxSeqLen}`);
+  const inputIds = new Int32Array(B * T);
+  const lab = new Int32Array(B * T);
+  let counted = 0;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const id = ids[b][t];
+      const y = labels[b][t];
+      if (id < 0 || id >= vocab) throw fail(`input_ids[${b}][${t}] = ${id} is outside the vocabulary [0, ${vocab})`);
+      if (y !== IGNORE_INDEX && (y < 0 || y >= vocab)) throw fail(`labels[${b}][${t}] = ${y} is outside [0, ${vocab}) and not ${IGNORE_INDEX}`);
+      if (y !== IGNORE_INDEX) counted++;
+      inputIds[b * T + t] = id;
+      lab[b * T + t] = y;
+    }
+  if (counted === 0) throw fail(`every label is ${IGNORE_INDEX}: the loss would average over no token`);
+  return { batch: B, seq: T, inputIds, labels: lab };
+}
+
+export interface GradResult {
+  loss: number;
+  /** [batch, seq, vocab] row-major. */
+  logits: Float32Array;
+  grads: Map<string, Float32Array>;
+  metrics: Record<string, number>;
+  batch: number;
+  seq: number;
+}
+
+/**
+ * Runs the loss-and-gradients graph (float32). `cpu` uses onnxruntime's CPU provider; `gpu` the
+ * WebGPU provider through src/runtime (a clear error when no adapter exists), with every output
+ * placed on the CPU, so nothing is read from a gpu-buffer tensor.
+ */
+export async function computeGrads(spec: Spec, weights: Weights, batch: Batch, device: 'cpu' | 'gpu' = 'cpu'): Promise<GradResult> {
+  const gg = buildGradGraph(spec, batch.batch, batch.seq);
+  const feeds: Record<string, Float32Array | Int32Array> = { input_ids: batch.inputIds, labels: batch.labels };
+  for (const p of gg.params) feeds[p.name] = weights.get(p.name)!;
+  let out: Record<string, ArrayLike<number>>;
+  if (device === 'cpu') {
+    const { runGraph } = await import('../graph');
+    out = (await runGraph(gg.graph, feeds)) as Record<string, ArrayLike<number>>;
+  } else {
+    out = await runOnWebGpu(gg, feeds);
+  }
+  const grads = new Map<string, Float32Array>();
+  gg.params.forEach((p, i) => grads.set(p.name, Float32Array.from(out[gg.gradOutputs[i]])));
+  const metrics: Record<string, number> = {};
+  for (const o of gg.graph.outputs)
+    if (o.name !== 'logits' && o.name !== 'loss' && !o.name.startsWith('grad.')) metrics[o.name] = Number(out[o.name][0]);
+  return { loss: Number(out.loss[0]), logits: Float32Array.from(out.logits), grads, metrics, batch: batch.batch, seq: batch.seq };
+}
+
+async function runOnWebGpu(gg: ReturnType<typeof buildGradGraph>, feeds: Record<string, Float32Array | Int32Array>): Promise<Record<string, ArrayLike<number>>> {
+  const { toOnnx } = await import('../graph');
+  const { resolveDevice } = await import('../runtime/device');
+  const { createSession, ort } = await import('../runtime/session');
+  const backend = await resolveDevice('gpu');
+  const session = await createSession(toOnnx(gg.graph), backend);
+  try {
+    const O = ort();
+    const ortFeeds: Record<string, InstanceType<typeof O.Tensor>> = {};
+    for (const t of gg.graph.graphInputs()) {
+      const data = feeds[t.name];
+      ortFeeds[t.name] = new O.Tensor(t.dtype === 'int32' ? 'int32' : 'float32', data, t.shape as number[]);
+    }
+    const res = await session.run(ortFeeds);
+    const out: Record<string, ArrayLike<number>> = {};
+    for (const o of gg.graph.outputs) out[o.name] = res[o.name].data as Float32Array;
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Writes `loss` (F32 scalar), `logits` [batch, seq, vocab] and each gradient under its parameter's name. */
+export function writeGradResult(file: string, spec: Spec, r: GradResult, metadata: Record<string, string> = {}): void {
+  const m = modelDims(spec.model);
+  const tensors: NamedTensor[] = [
+    { name: 'loss', shape: [], data: new Float32Array([r.loss]) },
+    { name: 'logits', shape: [r.batch, r.seq, m.vocab], data: r.logits },
+  ];
+  for (const p of paramTable(m)) tensors.push({ name: p.name, shape: p.shape, data: r.grads.get(p.name)! });
+  writeSafetensors(file, tensors, { producer: 'chamlab grad', ...metadata });
+}

@@ -1,0 +1,22 @@
+/**
+ * chamlab runtime: onnxruntime-node sessions on the CPU and on WebGPU, device selection, placement
+ * reports, learning-rate schedules, divergence detection and the training loop. See README.md here.
+ */
+export { probeWebGpu, resolveDevice, WEBGPU_INSTALL_HINT, type Backend, type DeviceRequest, type WebGpuProbe } from './device';
+export { formatPlacement, placementReport, type PlacementReport, type PlacedNode } from './placement';
+export { createSession, ReadBack, type CreateSessionOptions } from './session';
+export { sessionOptions, defaultOptimizationLevel, type OptimizationLevel } from './session-options';
+export { stepSignature, NEXT_PREFIX, type StepSignature, type StatePair } from './signature';
+export { ResidentState } from './resident-state';
+export { lrSchedule, type LrSchedule } from './schedule';
+export { DivergenceMonitor, type Divergence, type DivergenceSpec } from './divergence';
+export {
+  Trainer,
+  initialState,
+  type Batch,
+  type BatchProvider,
+  type StepMetrics,
+  type TrainerOptions,
+  type TrainResult,
+  type TrainState,
+} from './trainer';
