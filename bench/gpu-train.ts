@@ -148,7 +148,7 @@ async function main(): Promise<number> {
   result.tokens_per_s = Math.round((tokens * 1000) / median);
   result.loss = { first: log[0].loss, last: log[log.length - 1].loss };
   console.log(
-    `${device}: first step ${log[0].ms.toFixed(0)} ms (shader compilation), median step ${median.toFixed(1)} ms = ` +
+    `${device}: first step ${log[0].ms.toFixed(0)} ms${device === 'webgpu' ? ' (shader compilation)' : ''}, median step ${median.toFixed(1)} ms = ` +
       `${result.tokens_per_s} tokens/s; loss ${log[0].loss.toFixed(3)} -> ${log[log.length - 1].loss.toFixed(3)}; ` +
       `CPU fallback: ${placement.cpuFallbacks.length ? placement.cpuFallbacks.length + ' node(s)' : 'none'}`,
   );

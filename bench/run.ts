@@ -2,9 +2,10 @@
  * `npm run bench`: chamlab against PyTorch eager on the same model, same weights, same batches, same
  * thread count, in one run (issue 6).
  *
- *   node dist/bench/run.js [--config tiny,small] [--steps N] [--warmup W] [--block K] [--json]
+ *   node dist/bench/run.js [--config tiny,small|none] [--steps N] [--warmup W] [--block K] [--json]
  *                          [--device cpu|webgpu] [--torch-device cpu|cuda] [--threads N]
  *                          [--no-torch] [--no-compile] [--no-peak] [--markdown] [--save FILE.json]
+ *                          [--from FILE.json]   (print a saved result, e.g. with --markdown)
  *
  * Method (these machines are shared and noisy, so the design is about fair comparison):
  * - Both sides start from chamlab's seeded initial weights (written as safetensors for PyTorch) and
@@ -18,6 +19,14 @@
  *   onnxruntime, measured in the same run, before and after the training steps.
  * - The step breakdown splits chamlab's step into graph run (ORT session.run), host work (feeds,
  *   state swap) and data (the batch provider).
+ * - Process CPU time per step (all threads) is reported beside wall time for both sides: on a shared
+ *   machine it excludes the waiting for a core, so its ratio is the steadier comparison.
+ * - GPU (`--device webgpu --torch-device cuda`, see bench/gpu.sh): the same, chamlab's state resident
+ *   on the GPU; PyTorch falls back to the CPU with a note when it has no CUDA device.
+ *
+ * `--json` prints {"machine", "peak_gflops", "rows": [{config, d_model, layers, heads, kv_heads, ffn,
+ * vocab, batch, seq_len, chamlab_tokens_per_s, pytorch_tokens_per_s, ratio, gflops, ...}], ...} on
+ * stdout; progress goes to stderr. Use `npm run --silent bench -- --json` so npm's banner stays out.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -44,6 +53,8 @@ export interface BenchArgs {
   markdown: boolean;
   /** Also write the JSON result to this file (for RESULTS.md and later comparison). */
   save: string | null;
+  /** Print a result saved with --save instead of measuring (e.g. with --markdown for RESULTS.md). */
+  from: string | null;
   device: Backend;
   torchDevice: 'cpu' | 'cuda' | null;
   threads: number;
@@ -61,11 +72,14 @@ export function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = {
     configs: ['tiny', 'small'],
     steps: null,
-    warmup: 2,
+    // Three: the trainer double-buffers its state on the CPU, so the first two steps each fault in
+    // a fresh set of parameter-sized buffers (measured: ~1.5 s of system time per step on tiny).
+    warmup: 3,
     block: 2,
     json: false,
     markdown: false,
     save: null,
+    from: null,
     device: 'cpu',
     torchDevice: null,
     threads: os.availableParallelism(),
@@ -88,7 +102,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     const f = argv[i];
     switch (f) {
       case '--config':
-        a.configs = value(i++, f).split(',').filter(Boolean);
+        // `--config none`: no training comparison, e.g. only the compile times.
+        a.configs = value(i++, f).split(',').filter((c) => c && c !== 'none');
         a.configs.forEach(configNamed);
         break;
       case '--steps':
@@ -126,6 +141,9 @@ export function parseArgs(argv: string[]): BenchArgs {
         break;
       case '--save':
         a.save = value(i++, f);
+        break;
+      case '--from':
+        a.from = value(i++, f);
         break;
       case '--no-torch':
         a.torch = false;
@@ -416,6 +434,8 @@ export function formatResult(r: BenchResult, markdown = false): string {
       (r.peak_gflops ? ` -> peak ${fmt(r.peak_gflops)} GFLOP/s` : ''),
   );
   out.push(`chamlab on ${r.settings.device}, PyTorch eager fp32 on ${r.settings.torch_device ?? '(not run)'}; ${r.settings.threads} CPU threads both sides, ${r.settings.warmup} warm-up steps, blocks of ${r.settings.block} interleaved; ${r.settings.vocab_note}; QK-Norm on`);
+  if (markdown) for (let i = 0; i < out.length; i++) out[i] = `- ${out[i]}`;
+  if (r.rows.length) {
   out.push('');
   out.push(
     t(
@@ -460,6 +480,7 @@ export function formatResult(r: BenchResult, markdown = false): string {
       ]),
     ),
   );
+  }
   if (r.compile.length) {
     out.push('');
     out.push('compile time of the shipped experiments (train step + eval + forward graphs, ONNX files, manifest):');
@@ -468,7 +489,7 @@ export function formatResult(r: BenchResult, markdown = false): string {
         ['experiment', 'params', 'mode', 'seconds', 'train_step.onnx'],
         r.compile.map((c) => [
           c.experiment,
-          c.params ? `${(c.params / 1e6).toFixed(c.params > 1e9 ? 0 : 2)}M` : '-',
+          c.params ? (c.params >= 1e9 ? `${(c.params / 1e9).toFixed(2)}B` : `${(c.params / 1e6).toFixed(2)}M`) : '-',
           c.error ? `FAILED (see notes)` : c.shapes_only ? 'shapes only' : 'with weights',
           fmt(c.seconds, 2),
           c.train_step_bytes ? `${(c.train_step_bytes / 2 ** 20).toFixed(1)} MiB` : '-',
@@ -492,7 +513,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
-  const r = await runBench(args);
+  const r = args.from ? (JSON.parse(fs.readFileSync(args.from, 'utf8')) as BenchResult) : await runBench(args);
   if (args.save) fs.writeFileSync(args.save, JSON.stringify(r, null, 2) + '\n');
   if (args.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   else process.stdout.write(formatResult(r, args.markdown) + '\n');

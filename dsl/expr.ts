@@ -25,8 +25,7 @@ const ALLOWED_FUNCTIONS = new Set([
 ]);
 /** Operators (by the mathjs function they call). Bitwise operators, `to`/`in` and factorial are out. */
 const ALLOWED_OPERATORS = new Set([
-  'add', 'subtract', 'multiply', 'divide', 'pow', 'mod', 'unaryMinus', 'unaryPlus', 'dotMultiply',
-  'dotDivide', 'dotPow', 'equal', 'unequal', 'smaller', 'smallerEq', 'larger', 'largerEq', 'and', 'or',
+  'add', 'subtract', 'multiply', 'divide', 'pow', 'mod', 'unaryMinus', 'unaryPlus', 'equal', 'unequal', 'smaller', 'smallerEq', 'larger', 'largerEq', 'and', 'or',
   'xor', 'not',
 ]);
 const CONSTANTS = new Set(['pi', 'e', 'tau', 'phi', 'true', 'false']);
@@ -53,8 +52,10 @@ export function sandboxInstance(): MathJsInstance {
 function getSandbox() {
   if (sandbox) return sandbox;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { all, create } = require('mathjs') as typeof import('mathjs');
-  const math = create(all, { number: 'number' });
+  // The number-only build: plain doubles, no BigNumber, Complex, Matrix or Unit types (sqrt(-1) is NaN),
+  // and it loads in about half the time of the full library.
+  const { all, create } = require('mathjs/number') as typeof import('mathjs');
+  const math = create(all);
   const parse = math.parse.bind(math) as (expr: string) => MathNode;
   const disabled: Record<string, () => never> = {};
   for (const name of DISABLED) {
@@ -91,6 +92,19 @@ export interface CheckedExpression {
  * schedule's `step`, `steps`, `lr`, `warmup`); `allowRefs` permits dotted field references.
  */
 export function checkExpression(text: string, variables: string[] = [], allowRefs = true): CheckedExpression {
+  // Checked expressions are immutable: cache them (a sweep resolves the same expressions per member).
+  const key = `${allowRefs ? 1 : 0}|${variables.join(',')}|${text}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const checked = checkUncached(text, variables, allowRefs);
+  if (cache.size >= 1000) cache.delete(cache.keys().next().value as string);
+  cache.set(key, checked);
+  return checked;
+}
+
+const cache = new Map<string, CheckedExpression>();
+
+function checkUncached(text: string, variables: string[], allowRefs: boolean): CheckedExpression {
   if (text.length > MAX_LENGTH) throw new ExpressionError(`expression longer than ${MAX_LENGTH} characters`);
   const { math, parse } = getSandbox();
   let tree: MathNode;
@@ -182,7 +196,7 @@ export function checkExpression(text: string, variables: string[] = [], allowRef
       }
       if (typeof out === 'boolean') return out;
       if (typeof out !== 'number') throw new ExpressionError(`expression gave ${describeValue(out)}, not a number`);
-      if (!Number.isFinite(out)) throw new ExpressionError(`expression gave ${out}, not a finite number`);
+      if (!Number.isFinite(out)) throw new ExpressionError(`expression gave ${out}, not a finite number${Number.isNaN(out) ? ' (e.g. sqrt or log of a negative number, 0/0)' : ''}`);
       // 15 significant digits: strips binary noise (3e-3 / 10 = 0.0003, not 0.00030000000000000003) and
       // last-ulp differences between platforms' libm, which would otherwise change a spec's hash.
       const rounded = Number(out.toPrecision(15));

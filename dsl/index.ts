@@ -10,5 +10,6 @@ export { experiment, expr, ExperimentBuilder, type SpecPath } from './builder';
 export { compileSchedule, checkExpression, ExpressionError } from './expr';
 export { projectRoot } from './load';
 export { jsonSchema } from './jsonschema';
+export { summarizeSpec } from './summary';
 export { UserError, UserErrors, isUserError } from './errors';
 export * from './schema';

@@ -60,6 +60,7 @@ export function fromPlain(value: unknown, loc: Loc, where: Path = []): LNode {
     const entries = new Map<string, { keyLoc: Loc; node: LNode }>();
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined) continue;
+      if (k === '__proto__') throw errorAt(loc, `${pathString(where)}: '__proto__' is not allowed as a key`);
       entries.set(k, { keyLoc: loc, node: fromPlain(v, loc, [...where, k]) });
     }
     return { kind: 'map', loc, entries };
@@ -88,7 +89,8 @@ export function toPlain(node: LNode): { value: unknown; locs: LocIndex } {
     const out: Record<string, unknown> = {};
     for (const [k, { keyLoc, node }] of n.entries) {
       locs.key.set(keyOf([...p, k]), keyLoc);
-      out[k] = walk(node, [...p, k]);
+      // defineProperty, not assignment: a key named __proto__ must stay a plain (rejected) key.
+      Object.defineProperty(out, k, { value: walk(node, [...p, k]), enumerable: true, writable: true, configurable: true });
     }
     return out;
   };

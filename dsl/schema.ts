@@ -32,8 +32,8 @@ export const SpecialsSchema = z.strictObject({
  * (Chameleon: 57,344 + 8,192 = 65,536).
  */
 export const VocabSchema = z.strictObject({
-  text: posInt,
-  image: posInt,
+  text: posInt.describe('Text ids, special tokens included (Chameleon: 57344).'),
+  image: posInt.describe('Image codebook size (Chameleon: 8192); image codes take the last ids.'),
   specials: SpecialsSchema.prefault({}),
 });
 
@@ -48,66 +48,66 @@ export const NormSchema = z.strictObject({
   kind: z.literal('rmsnorm').default('rmsnorm'),
   eps: positive.default(1e-5),
   /** pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B). */
-  order: z.enum(['pre', 'swin']).default('pre'),
+  order: z.enum(['pre', 'swin']).default('pre').describe('pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B).'),
 });
 
 export const DropoutSchema = z.strictObject({
   /** On the attention probabilities. */
-  attention: probability.default(0),
+  attention: probability.default(0).describe('On the attention probabilities.'),
   /** On the attention block's output, before the residual add. */
-  after_attention: probability.default(0),
+  after_attention: probability.default(0).describe("On the attention block's output, before the residual add."),
   /** On the feed-forward block's output, before the residual add. */
-  after_ffn: probability.default(0),
+  after_ffn: probability.default(0).describe("On the feed-forward block's output, before the residual add."),
 });
 
 export const InitSchema = z.strictObject({
   /** normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2). */
-  scheme: z.enum(['normal', 'scaled_normal']).default('scaled_normal'),
+  scheme: z.enum(['normal', 'scaled_normal']).default('scaled_normal').describe('normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2).'),
   std: positive.default(0.02),
 });
 
 export const ModelSchema = z.strictObject({
   family: z.literal('chameleon').default('chameleon'),
   vocab: VocabSchema,
-  d_model: posInt,
-  layers: posInt,
-  heads: posInt,
+  d_model: posInt.describe('Model width (Chameleon-7B: 4096, 34B: 8192).'),
+  layers: posInt.describe('Transformer blocks (7B: 32, 34B: 48).'),
+  heads: posInt.describe('Attention heads; head_dim = d_model / heads must be even (RoPE).'),
   /** Grouped-query attention; null means kv_heads = heads. */
-  kv_heads: posInt.nullable().default(null),
-  ffn: z.union([posInt, FfnRuleSchema]).prefault({}),
-  rope_theta: positive.default(10000),
-  max_seq_len: posInt.default(4096),
+  kv_heads: posInt.nullable().default(null).describe('Grouped-query attention; null means kv_heads = heads.'),
+  ffn: z.union([posInt, FfnRuleSchema]).prefault({}).describe('SwiGLU hidden size: a number, or the Llama rule (7B: 11008).'),
+  rope_theta: positive.default(10000).describe('RoPE base frequency.'),
+  max_seq_len: posInt.default(4096).describe('Longest sequence the model is built for (RoPE tables); data.seq_len may not exceed it.'),
   norm: NormSchema.prefault({}),
   /** LayerNorm over head_dim on queries and keys, before RoPE. */
-  qk_norm: z.boolean().default(true),
+  qk_norm: z.boolean().default(true).describe('LayerNorm over head_dim on queries and keys, before RoPE.'),
   dropout: DropoutSchema.prefault({}),
   /** Coefficient of mean(logsumexp(logits)^2) added to the loss. */
-  z_loss: z.number().min(0).default(1e-5),
-  tie_embeddings: z.boolean().default(false),
+  z_loss: z.number().min(0).default(1e-5).describe('Coefficient of mean(logsumexp(logits)^2) added to the loss.'),
+  tie_embeddings: z.boolean().default(false).describe('Share the embedding and unembedding matrices (Chameleon: no).'),
   init: InitSchema.prefault({}),
 });
 
 export const TextTokenizerSchema = z.strictObject({
   kind: z.literal('bpe').default('bpe'),
   /** Names of data sources whose text trains the BPE; empty means every source that has text. */
-  corpus: z.array(z.string().min(1)).default([]),
+  corpus: z.array(z.string().min(1)).default([]).describe('Names of data sources whose text trains the BPE; empty means every source that has text.'),
   /** A tokenizer.json (relative to the spec) to load instead of training one. */
-  file: z.string().min(1).nullable().default(null),
+  file: z.string().min(1).nullable().default(null).describe('A tokenizer.json (relative to the spec) to load instead of training one.'),
   min_frequency: posInt.default(2),
 });
 
 export const ImageTokenizerSchema = z.strictObject({
   kind: z.literal('vq').default('vq'),
   /** Images are resized (short side) and centre-cropped to resolution x resolution. */
-  resolution: posInt.default(28),
+  resolution: posInt.default(28).describe('Images are resized (short side) and centre-cropped to resolution x resolution.'),
   /** Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image. */
-  patch: posInt.default(4),
+  patch: posInt.default(4).describe('Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image.'),
   /** Codebook size; must equal model.vocab.image. */
-  codebook_size: posInt.default(512),
+  codebook_size: posInt.default(512).describe('Codebook size; must equal model.vocab.image.'),
   /** A trained codebook file (relative to the spec) to load instead of training one. */
-  file: z.string().min(1).nullable().default(null),
+  file: z.string().min(1).nullable().default(null).describe('A trained codebook file (relative to the spec) to load instead of training one.'),
   /** Images used to train the codebook. */
-  train_images: posInt.default(4000),
+  train_images: posInt.default(4000).describe('Images used to train the codebook.'),
   iterations: posInt.default(20),
 });
 
@@ -123,83 +123,83 @@ export const SourceSchema = z.strictObject({
    * `builtin:mnist-arithmetic`, or a path relative to the spec (JSONL file, or a folder of PNG +
    * caption files) that must stay inside the project.
    */
-  origin: z.string().min(1),
+  origin: z.string().min(1).describe('Where the data comes from: `builtin:moby-dick`, `builtin:sotu`, `builtin:mnist`, `builtin:mnist-arithmetic`, or a path relative to the spec (JSONL file, or a folder of PNG + caption files) that must stay inside the project.'),
   /** image-text only: probability that the image comes before its caption. */
-  image_first: probability.default(0.5),
+  image_first: probability.default(0.5).describe('image-text only: probability that the image comes before its caption.'),
   /** Documents of the source held out for evaluation (the first ones, deterministic). */
-  holdout: z.number().min(0).max(0.5).default(0.05),
+  holdout: z.number().min(0).max(0.5).default(0.05).describe('Documents of the source held out for evaluation (the first ones, deterministic).'),
 });
 
 export const StageSchema = z.strictObject({
   name: z.string().min(1),
   /** Fraction of training steps spent in this stage; the stages' shares sum to 1. */
-  share: z.number().gt(0).max(1),
+  share: z.number().gt(0).max(1).describe("Fraction of training steps spent in this stage; the stages' shares sum to 1."),
   /** Mixture weights by source name (shares of the stage's training tokens after normalizing). */
-  weights: z.record(z.string(), z.number().min(0)).default({}),
+  weights: z.record(z.string(), z.number().min(0)).default({}).describe("Mixture weights by source name (shares of the stage's training tokens after normalizing)."),
   /**
    * Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources).
    * Resolution folds this into `weights`, so a resolved spec has no `from`.
    */
-  from: z.strictObject({ stage: z.string().min(1), scale: z.number().min(0).default(1) }).optional(),
+  from: z.strictObject({ stage: z.string().min(1), scale: z.number().min(0).default(1) }).optional().describe("Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources). Resolution folds this into `weights`, so a resolved spec has no `from`."),
 });
 
 export const DataSchema = z.strictObject({
-  seq_len: posInt.default(256),
+  seq_len: posInt.default(256).describe('Tokens per training sequence.'),
   packing: z
     .strictObject({
       /** pack: documents back to back, split at seq_len; pad: one document per sequence, padded. */
-      mode: z.enum(['pack', 'pad']).default('pack'),
+      mode: z.enum(['pack', 'pad']).default('pack').describe('pack: documents back to back, split at seq_len; pad: one document per sequence, padded.'),
     })
     .prefault({}),
-  sources: z.record(z.string(), SourceSchema),
-  stages: z.array(StageSchema).min(1),
+  sources: z.record(z.string(), SourceSchema).describe('Data sources by name.'),
+  stages: z.array(StageSchema).min(1).describe('Training stages in order (Chameleon: 80% then 20%).'),
 });
 
 export const ScheduleSchema = z.strictObject({
-  warmup: nonNegInt.default(0),
+  warmup: nonNegInt.default(0).describe('Linear warmup steps (Chameleon: 4000).'),
   decay: z.enum(['constant', 'linear', 'cosine', 'exponential']).default('cosine'),
   /** Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor). */
-  final_lr: z.number().min(0).default(0),
+  final_lr: z.number().min(0).default(0).describe('Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor).'),
   /**
    * A mathjs expression of `step`, `steps`, `lr` and `warmup` giving the learning rate; overrides
    * warmup/decay when set. Evaluated in the same sandbox as `=` expressions.
    */
-  expression: z.string().min(1).nullable().default(null),
+  expression: z.string().min(1).nullable().default(null).describe('A mathjs expression of `step`, `steps`, `lr` and `warmup` giving the learning rate; overrides warmup/decay when set. Evaluated in the same sandbox as `=` expressions.'),
 });
 
 export const OptimizerSchema = z.strictObject({
   kind: z.literal('adamw').default('adamw'),
-  lr: positive.default(1e-4),
+  lr: positive.default(1e-4).describe('Peak learning rate (Chameleon: 1e-4).'),
   betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
   eps: positive.default(1e-5),
-  weight_decay: z.number().min(0).default(0.1),
+  weight_decay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay.'),
   /** Which parameters decay: matrices (every parameter of rank >= 2, embeddings included), all, none. */
-  decay: z.enum(['matrices', 'matrices_no_embeddings', 'all', 'none']).default('matrices'),
+  decay: z.enum(['matrices', 'matrices_no_embeddings', 'all', 'none']).default('matrices').describe('Which parameters decay: matrices (every parameter of rank >= 2, embeddings included), all, none.'),
   /** Clip the global gradient norm to this value; 0 disables clipping. */
-  grad_clip: z.number().min(0).default(1.0),
+  grad_clip: z.number().min(0).default(1.0).describe('Clip the global gradient norm to this value; 0 disables clipping.'),
   schedule: ScheduleSchema.prefault({}),
 });
 
 export const DivergenceSchema = z.strictObject({
   /** What to do when the loss is NaN/Inf or crosses a threshold: stop the run, or warn and go on. */
-  action: z.enum(['stop', 'warn']).default('stop'),
+  action: z.enum(['stop', 'warn']).default('stop').describe('What to do when the loss is NaN/Inf or crosses a threshold: stop the run, or warn and go on.'),
   /** Loss above this value counts as divergence (null: never). */
-  loss_above: positive.nullable().default(null),
+  loss_above: positive.nullable().default(null).describe('Loss above this value counts as divergence (null: never).'),
   /** Loss above spike_factor x its running mean counts as divergence (null: never). */
-  spike_factor: positive.nullable().default(null),
+  spike_factor: positive.nullable().default(null).describe('Loss above spike_factor x its running mean counts as divergence (null: never).'),
 });
 
 export const TrainSchema = z.strictObject({
-  steps: posInt,
+  steps: posInt.describe('Optimizer steps.'),
   /** Sequences per step. */
-  batch: posInt.default(8),
-  seed: nonNegInt.default(0),
+  batch: posInt.default(8).describe('Sequences per step.'),
+  seed: nonNegInt.default(0).describe('Seed for initialization, data order and dropout.'),
   device: z.enum(['cpu', 'gpu', 'auto']).default('cpu'),
   /** Evaluate on held-out data every N steps (0: only at the end). */
-  eval_every: nonNegInt.default(100),
+  eval_every: nonNegInt.default(100).describe('Evaluate on held-out data every N steps (0: only at the end).'),
   eval_batches: posInt.default(4),
   /** Write a checkpoint every N steps (0: only at the end). */
-  checkpoint_every: nonNegInt.default(500),
+  checkpoint_every: nonNegInt.default(500).describe('Write a checkpoint every N steps (0: only at the end).'),
   log_every: posInt.default(1),
   divergence: DivergenceSchema.prefault({}),
 });
@@ -215,11 +215,11 @@ export const RandomParamSchema = z.union([
 
 export const SweepSchema = z.strictObject({
   /** Cartesian product over dotted paths, e.g. {"model.qk_norm": [true, false], "optimizer.lr": [1e-3, 1e-2]}. */
-  grid: z.record(z.string(), SweepValues).default({}),
+  grid: z.record(z.string(), SweepValues).default({}).describe('Cartesian product over dotted paths, e.g. {"model.qk_norm": [true, false], "optimizer.lr": [1e-3, 1e-2]}.'),
   /** Paired lists of equal length, varied together. */
-  zip: z.record(z.string(), SweepValues).default({}),
+  zip: z.record(z.string(), SweepValues).default({}).describe('Paired lists of equal length, varied together.'),
   /** Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds. */
-  seeds: z.union([posInt, z.array(nonNegInt).min(1)]).default(1),
+  seeds: z.union([posInt, z.array(nonNegInt).min(1)]).default(1).describe('Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds.'),
   /** n samples from ranges or choices, drawn with their own seed. */
   random: z
     .strictObject({
@@ -231,7 +231,7 @@ export const SweepSchema = z.strictObject({
 });
 
 export const SpecSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().min(1).describe('Experiment name (part of the hash).'),
   description: z.string().default(''),
   model: ModelSchema,
   tokenizer: TokenizerSchema.prefault({}),

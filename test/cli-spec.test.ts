@@ -8,7 +8,7 @@ import { POSITIONED, project, REPO, SMALL } from './dsl-fixtures';
 const BIN = path.join(REPO, 'bin', 'chamlab.js');
 
 function chamlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 240_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,6 +1,7 @@
 /** Byte-level BPE: training, round trips, tokenizer.json compatibility, special-token safety. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { BpeTokenizer, WordCounter, trainBpe } from '../src/data';
 import { mobyDickDocs } from '../src/data/sources/text-builtin';
 import { SPECIALS } from './data-fixtures';
@@ -77,6 +78,18 @@ test('tokenizer.json: HuggingFace layout, loads back identically', () => {
   const back = BpeTokenizer.fromJSON(JSON.parse(JSON.stringify(json)), SPECIALS, 'tokenizer.json');
   assert.deepEqual(back.toJSON(), json);
   for (const s of HARD) assert.deepEqual(back.encode(s), tok.encode(s));
+});
+
+test("HuggingFace's own tokenizers.js reads our tokenizer.json and encodes and decodes exactly as we do", () => {
+  const hf = new HfTokenizer(JSON.parse(JSON.stringify(tok.toJSON())), {});
+  // HF matches added tokens inside raw text; we deliberately do not (see 'special tokens are
+  // structural'), so the one string that spells specials is left out of the comparison.
+  for (const s of [...HARD.filter((h) => !h.startsWith('looks special')), ...corpus.slice(300, 340)]) {
+    const ids = tok.encode(s);
+    assert.deepEqual(hf.encode(s, { add_special_tokens: false }).ids, ids, JSON.stringify(s.slice(0, 60)));
+    if (ids.length > 0) assert.equal(hf.decode(ids), s); // tokenizers.js refuses to decode []
+  }
+  assert.equal(hf.decode([0, 3, 4, 1], { skip_special_tokens: false }), '<s><racm3:break><eoss></s>');
 });
 
 test('tokenizer.json from other tools: pair-array merges and reordered ids load', () => {

@@ -11,8 +11,12 @@ import { createDataPipeline, type Batch, type DataPipeline } from '../src/data';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 
-/** Shared by the data test files: tokenizers are content-addressed, and writes are atomic. */
-export const CACHE = path.join(os.tmpdir(), 'chamlab-data-test-cache');
+/**
+ * A fresh tokenizer cache per test process: each run trains its tokenizers (about a second at these
+ * sizes), so a cache entry left by an older build can never stand in for what the code now produces.
+ */
+export const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-data-cache-'));
+process.on('exit', () => fs.rmSync(CACHE, { recursive: true, force: true }));
 
 export const SPECIALS = { bos: '<s>', eos: '</s>', pad: '<pad>', begin_image: '<racm3:break>', end_image: '<eoss>' };
 

@@ -161,7 +161,7 @@ test('tokenizers saved to files and named by the spec give the same batches as t
   const p = await base;
   const dir = project({});
   fs.copyFileSync(p.tokenizerReport.text.file, path.join(dir, 'tokenizer.json'));
-  fs.copyFileSync(p.tokenizerReport.image.file, path.join(dir, 'codebook.json'));
+  fs.copyFileSync(p.tokenizerReport.image.file!, path.join(dir, 'codebook.json'));
   const spec = smallSpec((s) => {
     s.tokenizer!.text!.file = 'tokenizer.json';
     s.tokenizer!.image!.file = 'codebook.json';
@@ -170,4 +170,17 @@ test('tokenizers saved to files and named by the spec give the same batches as t
   assert.deepEqual([q.tokenizerReport.text.origin, q.tokenizerReport.image.origin], ['file', 'file']);
   const fresh = await pipeline();
   assert.equal(hashBatches(steps(q, 0, 20)), hashBatches(steps(fresh, 0, 20)));
+});
+
+test('a text-only experiment needs no image codebook', async () => {
+  const p = await pipeline(
+    smallSpec((s) => {
+      s.tokenizer!.text!.corpus = [];
+      s.data.sources = { text: { kind: 'text', origin: 'builtin:moby-dick' } };
+      s.data.stages = [{ name: 'only', share: 1, weights: { text: 1 } }];
+    }),
+  );
+  assert.equal(p.tokenizerReport.image.origin, 'none');
+  const b = p.nextBatch(0);
+  assert.ok(b.input_ids.every((t) => t < p.layout.imageOffset));
 });

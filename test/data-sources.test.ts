@@ -55,7 +55,7 @@ test('JSONL text: every line is a document (blank lines are not records), none s
 });
 
 test('JSONL text: malformed lines stop the run naming file and line', () => {
-  const cases: Array<[string, RegExp]> = [
+  const cases: Array<[string | Buffer, RegExp]> = [
     ['{"text": "ok"}\n{"text": "ok"}\n{"text": broken}\n', /^data\/t\.jsonl:3: invalid JSON/],
     ['{"text": "ok"}\n{"txt": "typo"}\n', /^data\/t\.jsonl:2: unknown key "txt"/],
     ['{"text": "ok"}\n{"text": ""}\n', /^data\/t\.jsonl:2: "text" is empty/],
@@ -63,7 +63,8 @@ test('JSONL text: malformed lines stop the run naming file and line', () => {
     ['["text"]\n', /^data\/t\.jsonl:1: expected a JSON object/],
     ['\n\n', /^data\/t\.jsonl: no records/],
   ];
-  for (const [content, want] of cases) {
+  const invalidUtf8 = Buffer.concat([Buffer.from('{"text": "ok"}\n{"text": "'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
+  for (const [content, want] of [...cases, [invalidUtf8, /^data\/t\.jsonl:2: not valid UTF-8/] as [Buffer, RegExp]]) {
     const dir = project({ 'data/t.jsonl': content });
     const cwd = process.cwd();
     process.chdir(dir); // messages show paths relative to the working directory

@@ -80,3 +80,20 @@ test('.ts spec files: default export may be a builder or a plain object; errors 
   assert.match(errorsOf(() => loadSpec(path.join(dir, 'syntax.ts')))[0], /syntax\.ts:\d+:\d+: cannot load the TypeScript spec: /);
   assert.match(errorsOf(() => loadSpec(path.join(dir, 'throws.ts')))[0], /throws\.ts:\d+:\d+: cannot load the TypeScript spec: .*boom/);
 });
+
+test('paths and values are typed (compile-time checks; tsc fails if an expected error disappears)', () => {
+  const b = experiment('typed');
+  b.set('optimizer.lr', 1e-3).set('model.norm.order', 'swin').set('data.sources.extra.origin', 'builtin:sotu');
+  b.grid('model.qk_norm', [true, false]).zip('model.layers', [1, expr('model.heads')]);
+  // @ts-expect-error: not a field
+  b.set('optimizer.lrr', 1);
+  // @ts-expect-error: a boolean field
+  b.set('model.qk_norm', 'yes');
+  // @ts-expect-error: not one of pre | swin
+  b.set('model.norm.order', 'post');
+  // @ts-expect-error: grid values must fit the field
+  b.grid('optimizer.lr', ['fast']);
+  // @ts-expect-error: d_model is a number
+  b.model({ d_model: '128' });
+  assert.ok(true);
+});

@@ -158,3 +158,19 @@ test('a train step with symbolic batch and sequence dims equals the static one',
   assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
   for (const k of Object.keys(b)) close(a[k] as Float32Array, b[k] as Float32Array, 1e-6);
 });
+
+test('grad builds backward nodes only on paths from the requested inputs', () => {
+  const g = new Graph('t');
+  const a = g.param('a', [4, 4]);
+  const b = g.param('b', [4, 4]);
+  const x = g.input('x', 'float32', [2, 4]);
+  const ya = g.scope('branch_a', () => softmax(x.matmul(a), -1));
+  const yb = g.scope('branch_b', () => softmax(x.matmul(b), -1));
+  const loss = ya.add(yb).sum();
+  const before = g.nodes.length;
+  const [ga] = grad(loss, [a]);
+  const added = g.nodes.slice(before).map((t) => t.name);
+  assert.ok(added.some((n) => n.startsWith('grad/branch_a/')), added.join(' '));
+  assert.ok(!added.some((n) => n.startsWith('grad/branch_b/')), `branch_b was differentiated: ${added.join(' ')}`);
+  assert.deepEqual(ga.shape, [4, 4]);
+});

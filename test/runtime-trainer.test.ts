@@ -90,6 +90,27 @@ test('divergence: stop ends the loop at the step, warn goes on and collects', as
   assert.equal(n.step, 3, 'step 2 makes NaN parameters; step 3 reports a NaN loss');
 });
 
+test('steps() streams the same updates lazily and stops on divergence', async () => {
+  const tm = tinyModel({ d: 32, layers: 1 });
+  const base = { device: 'cpu' as const, trainStep: tm.trainStep, weights: tm.weights, batches: tm.batches, lr: () => 1e-3, seed: 0 };
+  const a = await Trainer.create(base);
+  const viaTrain = await losses(a, 3);
+  await a.release();
+  const b = await Trainer.create(base);
+  const seen: number[] = [];
+  for await (const m of b.steps(3)) {
+    seen.push(m.loss);
+    assert.equal(b.step, m.step, 'no step runs ahead of the consumer');
+  }
+  await b.release();
+  assert.deepEqual(seen, viaTrain.map((m) => m.loss));
+  const c = await Trainer.create({ ...base, divergence: { action: 'stop', loss_above: 3, spike_factor: null } });
+  const got: number[] = [];
+  for await (const m of c.steps(5)) got.push(m.step);
+  await c.release();
+  assert.deepEqual(got, [1]);
+});
+
 test('weights that do not match the graph are refused by name', async () => {
   const tm = tinyModel({ d: 32, layers: 1 });
   const bad = new Map(tm.weights);

@@ -111,8 +111,10 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 function formatTokenizers(t: TokenizerReport): string[] {
   const how = (o: string, secs: number) => (o === 'trained' ? `trained in ${secs.toFixed(1)} s` : o === 'cache' ? 'from cache' : 'from file');
+  const text = `text tokenizer: byte-level BPE, ${t.text.size} ids (${t.text.merges} merges), ${how(t.text.origin, t.text.seconds)}: ${t.text.file}`;
+  if (t.image.origin === 'none') return [text, 'image tokenizer: none (no source has images)'];
   return [
-    `text tokenizer: byte-level BPE, ${t.text.size} ids (${t.text.merges} merges), ${how(t.text.origin, t.text.seconds)}: ${t.text.file}`,
+    text,
     `image tokenizer: k-means VQ, ${t.image.tokens_per_image - 2} codes per image (${t.image.tokens_per_image} tokens with begin/end), ` +
       `${how(t.image.origin, t.image.seconds)}: ${t.image.file}`,
     `  held-out reconstruction: PSNR ${t.image.heldout_psnr.toFixed(2)} dB, MSE ${t.image.heldout_mse.toFixed(4)} ([-1, 1] pixels, ${t.image.heldout_images} images)`,

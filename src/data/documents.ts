@@ -20,13 +20,16 @@ export class DocEncoder {
 
   constructor(
     readonly bpe: BpeTokenizer,
-    readonly vq: VqTokenizer,
+    /** Null when no source has images (a text-only experiment trains no codebook). */
+    readonly vq: VqTokenizer | null,
     readonly layout: VocabLayout,
+    /** Codes per image (the grid), known from the spec even without a codebook. */
+    readonly codesPerImage: number,
   ) {}
 
   /** Tokens per image in a sequence: the code grid plus begin/end markers. */
   get tokensPerImage(): number {
-    return this.vq.tokensPerImage + 2;
+    return this.codesPerImage + 2;
   }
 
   encode(doc: RawDoc, imageFirst = false): EncodedDoc {
@@ -66,6 +69,7 @@ export class DocEncoder {
   imageCodes(ref: ImageRef): Int32Array {
     let c = this.codes.get(ref.key);
     if (!c) {
+      if (!this.vq) throw new Error(`image ${ref.key} but no image tokenizer (no source declared images)`);
       c = this.vq.encode(ref.load());
       this.codes.set(ref.key, c);
     }

@@ -71,7 +71,8 @@ export async function createDataPipeline(spec: Spec, opts: PipelineOptions): Pro
   const sources = createSources(spec, opts);
   const schedule = stageSchedule(spec.data.stages, spec.train.steps, sources.map((s) => s.name));
   const tok = buildTokenizers(spec, sources, layout, opts);
-  const encoder = new DocEncoder(tok.bpe, tok.vq, layout);
+  const grid = spec.tokenizer.image.resolution / spec.tokenizer.image.patch;
+  const encoder = new DocEncoder(tok.bpe, tok.vq, layout, grid * grid);
   const S = spec.data.seq_len;
   const B = spec.train.batch;
   const mode = spec.data.packing.mode;
@@ -81,7 +82,7 @@ export async function createDataPipeline(spec: Spec, opts: PipelineOptions): Pro
     // Canonical JSON: the same spec written with its keys in another order is the same data.
     .update(canonicalJSON({ data: spec.data, tokenizer: spec.tokenizer, vocab: spec.model.vocab, seed, batch: B, steps: spec.train.steps }))
     .update(JSON.stringify(tok.bpe.toJSON()))
-    .update(new Uint8Array(tok.vq.codebook.buffer, tok.vq.codebook.byteOffset, tok.vq.codebook.byteLength))
+    .update(tok.vq ? new Uint8Array(tok.vq.codebook.buffer, tok.vq.codebook.byteOffset, tok.vq.codebook.byteLength) : 'no images')
     .digest('hex')
     .slice(0, 32);
 

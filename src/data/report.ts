@@ -101,7 +101,7 @@ export function stageReport(p: DataPipeline, stage: string, minTokens = 100_000,
  */
 export function renderSequence(p: DataPipeline, ids: ArrayLike<number>): { text: string; images: SampleImage[] } {
   const lo = p.layout.imageOffset;
-  const perImage = p.encoder.vq.tokensPerImage;
+  const perImage = p.encoder.codesPerImage;
   let text = '';
   let run: number[] = [];
   const images: SampleImage[] = [];
@@ -114,7 +114,7 @@ export function renderSequence(p: DataPipeline, ids: ArrayLike<number>): { text:
     if (!img) return;
     const complete = img.begun && ended && img.codes.length === perImage;
     const index = images.length;
-    images.push({ index, complete, codes: img.codes, image: complete ? p.encoder.vq.decode(img.codes) : undefined });
+    images.push({ index, complete, codes: img.codes, image: complete ? p.encoder.vq?.decode(img.codes) : undefined });
     text += complete ? `<image ${index}>` : `<image ${index}: partial, ${img.codes.length} of ${perImage} codes>`;
     img = null;
   };

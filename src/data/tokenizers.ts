@@ -37,8 +37,9 @@ export interface TokenizerOptions {
 export interface TokenizerReport {
   text: { origin: 'file' | 'cache' | 'trained'; file: string; seconds: number; size: number; merges: number; corpus_chars: number };
   image: {
-    origin: 'file' | 'cache' | 'trained';
-    file: string;
+    /** 'none': no source has images and no file is given, so no codebook exists. */
+    origin: 'file' | 'cache' | 'trained' | 'none';
+    file: string | null;
     seconds: number;
     train_images: number;
     tokens_per_image: number;
@@ -51,7 +52,7 @@ export interface TokenizerReport {
 
 export interface Tokenizers {
   bpe: BpeTokenizer;
-  vq: VqTokenizer;
+  vq: VqTokenizer | null;
   report: TokenizerReport;
 }
 
@@ -115,16 +116,21 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
   const config: VqConfig = { resolution: ispec.resolution, patch: ispec.patch, codebookSize: ispec.codebook_size };
   if (ispec.resolution % ispec.patch !== 0) throw new UserError(`resolution ${ispec.resolution} is not a multiple of patch ${ispec.patch}`, 'tokenizer.image.patch');
   const { train: trainRefs, heldout: heldRefs } = imagePools(sources);
-  let vq: VqTokenizer;
+  let vq: VqTokenizer | null;
   let imageOrigin: TokenizerReport['image']['origin'];
-  let imageFile: string;
+  let imageFile: string | null;
   let trainCount = 0;
   if (ispec.file) {
     imageFile = resolveInside(opts.specDir, ispec.file, projectDir, 'tokenizer.image.file');
     vq = VqTokenizer.fromJSON(parseJson(imageFile), config, displayPath(imageFile));
     imageOrigin = 'file';
+  } else if (trainRefs.length === 0) {
+    // A text-only experiment: no image will ever be encoded, so there is nothing to train.
+    if (sources.some((s) => s.spec.kind !== 'text')) throw new UserError('no training images to train the image codebook on; give tokenizer.image.file', 'tokenizer.image');
+    vq = null;
+    imageOrigin = 'none';
+    imageFile = null;
   } else {
-    if (trainRefs.length === 0) throw new UserError('no source has images to train the image codebook on; give tokenizer.image.file', 'tokenizer.image');
     const order = permutation(trainRefs.length, 'vq-train-images');
     const chosen = Array.from(order.subarray(0, Math.min(ispec.train_images, trainRefs.length)), (i) => trainRefs[i]);
     const images = chosen.map((r) => r.load());
@@ -151,7 +157,7 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
   // A fixed random subset: the key order groups images by class, so a prefix would be one digit.
   const evalOrder = permutation(heldRefs.length, 'vq-eval-images');
   const evalRefs = Array.from(evalOrder.subarray(0, Math.min(VQ_EVAL_IMAGES, heldRefs.length)), (i) => heldRefs[i]);
-  const heldoutMse = evalRefs.length ? meanMse(vq, evalRefs.map((r) => r.load())) : NaN;
+  const heldoutMse = vq && evalRefs.length ? meanMse(vq, evalRefs.map((r) => r.load())) : NaN;
   return {
     bpe,
     vq,
@@ -162,7 +168,7 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
         file: imageFile,
         seconds: (performance.now() - t1) / 1000,
         train_images: trainCount,
-        tokens_per_image: vq.tokensPerImage + 2,
+        tokens_per_image: (ispec.resolution / ispec.patch) ** 2 + 2,
         heldout_images: evalRefs.length,
         heldout_mse: heldoutMse,
         heldout_psnr: psnr(heldoutMse),

@@ -167,7 +167,10 @@ export class VqTokenizer {
     for (const [k, want] of [['resolution', expected.resolution], ['patch', expected.patch], ['codebook_size', expected.codebookSize]] as const) {
       if (json[k] !== want) throw new UserError(`${k} is ${json[k]} but the spec says ${want}`, where);
     }
-    if (!Array.isArray(json.codebook) || json.codebook.some((v: unknown) => typeof v !== 'number')) throw new UserError('codebook must be an array of numbers', where);
+    const size = expected.codebookSize * expected.patch * expected.patch;
+    if (!Array.isArray(json.codebook) || json.codebook.length !== size || json.codebook.some((v: unknown) => typeof v !== 'number')) {
+      throw new UserError(`codebook must be an array of ${size} numbers (codebook_size x patch^2)`, where);
+    }
     return new VqTokenizer(expected, Float32Array.from(json.codebook));
   }
 }

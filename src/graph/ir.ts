@@ -229,6 +229,7 @@ export class Tensor {
   }
   /** Reshape; the target may contain one -1 (inferred) and symbolic dims. */
   reshape(shape: readonly Dim[]): Tensor {
+    if (shape.length === this.rank && shape.every((d, i) => d === this.shape[i])) return this;
     return this.graph.apply('Reshape', [this], { shape });
   }
   /** Permutes the axes; without `perm`, reverses them. */

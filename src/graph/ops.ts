@@ -2,7 +2,7 @@
  * The functional API over primitives, and the composite ops. A composite is a plain function of
  * primitives: it gets its gradient from the primitives' rules and needs no rule of its own.
  */
-import { type Dim, GraphError, type Shape, Tensor, type TensorLike, broadcastShapes, fmtShape, isFloat, normAxis } from './ir';
+import { type Dim, GraphError, type Shape, type Tensor, type TensorLike, broadcastShapes, fmtShape, normAxis } from './ir';
 
 /**
  * Sums a broadcast result back to `shape` (the adjoint of broadcasting): leading axes are summed away,

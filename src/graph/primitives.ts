@@ -65,10 +65,9 @@ function def(name: string, p: Primitive): void {
 // ---------------------------------------------------------------------------------------------------
 // Shared rules
 
-function sameDType(op: string, ts: readonly Tensor[]): DType {
+function sameDType(ts: readonly Tensor[]): DType {
   const d = ts[0].dtype;
   for (const t of ts) if (t.dtype !== d) throw new Error(`dtypes ${ts.map((x) => x.dtype).join(' and ')} differ (cast one)`);
-  void op;
   return d;
 }
 
@@ -77,7 +76,7 @@ function requireFloat(t: Tensor): void {
 }
 
 const binaryRule = (ins: readonly Tensor[]) => ({
-  dtype: sameDType('', ins),
+  dtype: sameDType(ins),
   shape: broadcastShapes(ins[0].shape, ins[1].shape),
 });
 const compareRule = (ins: readonly Tensor[]) => ({ ...binaryRule(ins), dtype: 'bool' as DType });
@@ -117,8 +116,6 @@ function keptShape(x: Tensor, axes: readonly number[]): Dim[] {
 function keep(t: Tensor, x: Tensor, attrs: Attrs): Tensor {
   return attrs.keepdims ? t : t.reshape(keptShape(x, attrs.axes));
 }
-
-const pick = <T>(r: CaseRng, xs: T[]): T => xs[r.int(0, xs.length - 1)];
 
 /** Three shape pairs for a binary op: equal shapes, two-way broadcasting, and a scalar operand. */
 function binaryCases(r: CaseRng, f: (a: Tensor, b: Tensor) => Tensor, bKind: CaseInput['kind'] = 'normal'): GradCase[] {
@@ -160,7 +157,7 @@ def('Sub', {
 def('Mul', {
   label: 'mul',
   infer: binaryRule,
-  vjp: (g, _y, [a, b]) => [isFloat(a.dtype) ? sumTo(g.mul(b), a.shape) : null, isFloat(b.dtype) ? sumTo(g.mul(a), b.shape) : null],
+  vjp: (g, _y, [a, b]) => [sumTo(g.mul(b), a.shape), sumTo(g.mul(a), b.shape)],
   emit: simple('Mul'),
   cases: (r) => binaryCases(r, (a, b) => a.mul(b)),
 });
@@ -266,7 +263,7 @@ def('Relu', {
 def('MatMul', {
   label: 'matmul',
   infer: ([a, b]) => {
-    const dtype = sameDType('', [a, b]);
+    const dtype = sameDType([a, b]);
     if (a.rank < 2 || b.rank < 2) throw new Error(`operands need rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
     if (a.shape[a.rank - 1] !== b.shape[b.rank - 2])
       throw new Error(`shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} do not agree`);
@@ -370,7 +367,8 @@ def('Reshape', {
       target[target.indexOf(-1)] = rest;
     }
     for (const d of target)
-      if (typeof d === 'number' && !(Number.isInteger(d) && d >= 0)) throw new Error(`bad target dim ${d} in ${fmtShape(shape)}`);
+      // 0 is rejected: ONNX Reshape reads a 0 as "copy the input's dim", and empty tensors are never needed
+      if (typeof d === 'number' && !(Number.isInteger(d) && d >= 1)) throw new Error(`bad target dim ${d} in ${fmtShape(shape)}`);
     if (numel(target) !== total) throw new Error(`cannot reshape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
     return { dtype: x.dtype, shape: target };
   },
@@ -408,6 +406,7 @@ def('Transpose', {
 /** Normalized, clamped slice bounds: starts/ends within 0..dim, one entry per listed axis. */
 function sliceBounds(x: Tensor, attrs: Attrs): { axes: number[]; starts: number[]; ends: number[] } {
   const axes = (attrs.axes as number[]).map((a) => normAxis(a, x.rank));
+  if (new Set(axes).size !== axes.length) throw new Error(`axes [${attrs.axes}] repeat an axis`);
   const starts: number[] = [];
   const ends: number[] = [];
   axes.forEach((a, i) => {
@@ -475,7 +474,7 @@ def('Concat', {
   label: 'concat',
   infer: (ins, { axis }) => {
     if (ins.length === 0) throw new Error('needs at least one tensor');
-    const dtype = sameDType('', ins);
+    const dtype = sameDType(ins);
     const a = normAxis(axis, ins[0].rank);
     let total: Dim = 0;
     for (const t of ins) {
@@ -565,7 +564,7 @@ def('ScatterAddRows', {
   label: 'scatterAddRows',
   infer: ([data, idx, upd]) => {
     indexDType(idx);
-    sameDType('', [data, upd]);
+    sameDType([data, upd]);
     if (idx.rank !== 1 || upd.rank !== data.rank || upd.shape[0] !== idx.shape[0] || upd.shape.slice(1).some((d, i) => d !== data.shape[i + 1]))
       throw new Error(`data ${fmtShape(data.shape)}, indices ${fmtShape(idx.shape)} and updates ${fmtShape(upd.shape)} do not agree`);
     return { dtype: data.dtype, shape: data.shape };
@@ -616,7 +615,7 @@ def('ScatterAddElements', {
   label: 'scatterAddElements',
   infer: ([data, idx, upd], { axis }) => {
     indexDType(idx);
-    sameDType('', [data, upd]);
+    sameDType([data, upd]);
     normAxis(axis, data.rank);
     if (idx.rank !== data.rank || idx.shape.some((d, i) => d !== upd.shape[i]))
       throw new Error(`indices ${fmtShape(idx.shape)} and updates ${fmtShape(upd.shape)} must match`);
@@ -637,7 +636,7 @@ def('Where', {
   label: 'where',
   infer: ([c, a, b]) => {
     if (c.dtype !== 'bool') throw new Error(`condition must be bool, got ${c.dtype}`);
-    return { dtype: sameDType('', [a, b]), shape: broadcastShapes(c.shape, broadcastShapes(a.shape, b.shape)) };
+    return { dtype: sameDType([a, b]), shape: broadcastShapes(c.shape, broadcastShapes(a.shape, b.shape)) };
   },
   vjp: (g, _y, [c, a, b]) => [null, sumTo(where(c, g, 0), a.shape), sumTo(where(c, 0, g), b.shape)],
   emit: simple('Where'),
@@ -784,7 +783,7 @@ def('LayerNorm', {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Non-differentiable helpers: comparisons, logic, index generation, zeros, extra outputs.
+// Non-differentiable helpers: comparisons, logic, index generation, zeros, shape reads.
 
 def('Equal', { label: 'eq', infer: compareRule, emit: simple('Equal') });
 def('Less', { label: 'lt', infer: compareRule, emit: simple('Less') });
@@ -851,4 +850,3 @@ def('StopGradient', {
   emit: simple('Identity'),
 });
 
-export { dimMul };

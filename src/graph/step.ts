@@ -153,11 +153,13 @@ export function buildTrainStep(
 
   const state: StateSlot[] = [];
   const next = new Map<string, Tensor>();
+  const stateInputs = new Set<Tensor>();
   params.forEach((p, i) => {
     const shape = p.shape as number[];
     const dtype = p.dtype as FloatDType;
     const m = g.input(ADAM_M_PREFIX + p.name, dtype, shape, { doc: `AdamW first moment of ${p.name}` });
     const v = g.input(ADAM_V_PREFIX + p.name, dtype, shape, { doc: `AdamW second moment of ${p.name}` });
+    stateInputs.add(m).add(v);
     const upd = g.scope(`optimizer/${p.name}`, () =>
       adamwUpdate(p, grads[i], m, v, scalars, cfg, p.attrs.decay as boolean, { gradScale: scale, gradSq: squares[i] }),
     );
@@ -170,13 +172,12 @@ export function buildTrainStep(
   if (opts.updateRatio) {
     // the effective step size, after clipping, bias correction and weight decay as applied
     const ratio = g.scope('metrics/update_ratio', () => {
-      const deltas = params.map((p) => state.find((s) => s.kind === 'param' && s.param === p.name)!).map((s, i) => next.get(s.output)!.sub(params[i]));
+      const deltas = params.map((p) => next.get(nextName(p.name))!.sub(p));
       return sumOfSquares(deltas).norm.div(sumOfSquares(params).norm.add(1e-30));
     });
     g.output('update_ratio', ratio);
     metrics.push('update_ratio');
   }
-  const stateInputs = new Set(g.inputs.filter((t) => t.name.startsWith(ADAM_M_PREFIX) || t.name.startsWith(ADAM_V_PREFIX)));
   return {
     graph: g,
     params: g.paramInfos(),

@@ -167,24 +167,16 @@ export class Trainer {
     return { step: this.step, stopped: 'done', warnings, tokensPerSec: rate(tokens, ms) };
   }
 
-  /** The same loop as an async iterator: `for await (const m of trainer.steps(100)) ...`. */
-  async *steps(until: number): AsyncGenerator<StepMetrics, TrainResult> {
-    const queue: StepMetrics[] = [];
-    let result: TrainResult | undefined;
-    let wake: (() => void) | undefined;
-    let failure: unknown;
-    const done = this.train(until, async (m) => {
-      queue.push(m);
-      wake?.();
-    }).then(
-      (r) => void (result = r),
-      (e) => void (failure = e ?? new Error('training failed')),
-    );
-    for (;;) {
-      while (queue.length) yield queue.shift()!;
-      if (failure) throw failure;
-      if (result) return result;
-      await Promise.race([done, new Promise<void>((r) => (wake = r))]);
+  /**
+   * The loop as a lazy async iterator (a step runs only when the consumer asks for the next one):
+   * `for await (const m of trainer.steps(100)) ...`. Ends after a divergence with action 'stop'.
+   */
+  async *steps(until: number): AsyncGenerator<StepMetrics> {
+    const action = this.opts.divergence?.action ?? 'stop';
+    while (this.step < until) {
+      const m = await this.runStep();
+      yield m;
+      if (m.divergence && action === 'stop') return;
     }
   }
 

@@ -41,11 +41,29 @@ function loadedImage(key: string, img: Image): ImageRef {
   return { key, load: () => img };
 }
 
+/** Lines of a UTF-8 file; invalid UTF-8 is an error at its line (not silently replaced by U+FFFD). */
+export function utf8Lines(file: string): string[] {
+  const buf = fs.readFileSync(file);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const lines: string[] = [];
+  let start = 0;
+  for (;;) {
+    const nl = buf.indexOf(10, start);
+    const end = nl < 0 ? buf.length : nl;
+    try {
+      lines.push(decoder.decode(buf.subarray(start, end)));
+    } catch {
+      throw new UserError('not valid UTF-8', `${displayPath(file)}:${lines.length + 1}`);
+    }
+    if (nl < 0) return lines;
+    start = nl + 1;
+  }
+}
+
 function jsonlRecords(file: string): Array<{ line: number; value: unknown; where: string }> {
   const shown = displayPath(file);
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
   const out: Array<{ line: number; value: unknown; where: string }> = [];
-  lines.forEach((text, i) => {
+  utf8Lines(file).forEach((text, i) => {
     const where = `${shown}:${i + 1}`;
     if (text.trim() === '') return;
     try {
@@ -119,7 +137,7 @@ export function pngFolderDocs(dir: string, ctx: FileContext): RawDoc[] {
   const docs: RawDoc[] = [...pngs].sort().map((stem) => {
     const png = path.join(dir, `${stem}.png`);
     const txtWhere = `${shown}/${stem}.txt:1`;
-    const caption = fs.readFileSync(path.join(dir, `${stem}.txt`), 'utf8').trim();
+    const caption = utf8Lines(path.join(dir, `${stem}.txt`)).join('\n').trim();
     if (!caption) throw new UserError('caption is empty', txtWhere);
     const img = preprocess(readPng(png, `${shown}/${stem}.png`), ctx.resolution);
     return { kind: 'pair', image: loadedImage(`file:${png}`, img), caption };
