@@ -84,11 +84,6 @@ export function allowedKeys(p: Path): string[] {
   return [...keys];
 }
 
-/** Whether the value at this path is a record with free keys (data.sources, stage weights, sweep.grid). */
-export function isRecordAt(p: Path): boolean {
-  return schemasAt(p).flatMap(expandUnions).some((s) => def(s).type === 'record');
-}
-
 /**
  * The default of the field at `p` when the user did not write it, following prefault({}) objects
  * (`model.norm.eps` is 1e-5 even when `model.norm` is absent). Undefined where there is none.

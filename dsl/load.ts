@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
-import { errorAt, fromPlain, getNode, mergeTrees, pathString, setNode, withoutKey, type LNode, type Loc, type Path } from './located';
+import { errorAt, fromPlain, mergeTrees, pathString, setNode, withoutKey, type LNode, type Loc, type Path } from './located';
 import { allowedKeys, closest, pathExists, schemasAt, unknownKeyHint } from './introspect';
 
 /** Larger files are refused: a spec is a page of YAML, not a data set. */
@@ -305,4 +305,3 @@ export function pathHint(p: Path): string {
   return '';
 }
 
-export { getNode };

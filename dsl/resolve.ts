@@ -15,7 +15,7 @@ import { acceptsNumber, closest, defaultAt, pathExists, unknownKeyHint } from '.
 import { errorAt, fromPlain, isWritten, locFor, pathString, toPlain, type LNode, type Loc, type LocIndex, type Path } from './located';
 import { flattenExtends, isInside, parsePath, pathHint, projectRoot } from './load';
 import { specHash } from './canonical';
-import { SpecSchema, type Spec, type SpecInput } from './schema';
+import { BUILTIN_SOURCES, SpecSchema, type Spec, type SpecInput } from './schema';
 
 export interface Resolved {
   spec: Spec;
@@ -232,12 +232,16 @@ function reportIssue(issue: z.core.$ZodIssue, input: unknown, locs: LocIndex, pr
   const value = getAt(input, p);
   switch (issue.code) {
     case 'unrecognized_keys':
-      for (const k of issue.keys) problems.add(locFor(locs, [...p, k], true), `unknown key '${k}' in ${where}${unknownKeyHint(p, k)}`);
+      for (const k of issue.keys) {
+        const place = p.length ? `in ${where}` : 'at the top level';
+        problems.add(locFor(locs, [...p, k], true), `unknown key '${k}' ${place}${unknownKeyHint(p, k)}`);
+      }
       return;
     case 'invalid_type':
       if (value === undefined) {
         const parent = p.slice(0, -1);
-        problems.add(locFor(locs, parent, true), `${pathString(parent)}: missing required key '${String(p[p.length - 1])}'`);
+        const missing = String(p[p.length - 1]);
+        problems.add(locFor(locs, parent, true), parent.length ? `${pathString(parent)}: missing required key '${missing}'` : `missing required section '${missing}'`);
       } else {
         const finite = typeof value === 'number' && !Number.isNaN(value) && issue.expected === 'number';
         problems.add(locFor(locs, p), `${where}: expected ${finite ? 'a finite number' : expected(issue.expected)}, got ${describe(value)}`);
@@ -340,6 +344,13 @@ function checkSpec(spec: Spec, locs: LocIndex, problems: Problems): void {
   const hasImages = Object.values(d.sources).some((s) => s.kind !== 'text');
   if (hasImages && Number.isInteger(imageTokens) && imageTokens > d.seq_len) {
     problems.add(at(['data', 'seq_len']), `data.seq_len: ${d.seq_len} cannot hold one image (${imageTokens} tokens with begin/end markers)`);
+  }
+  for (const [name, src] of Object.entries(d.sources)) {
+    if (!src.origin.startsWith('builtin:')) continue;
+    const at_ = at(['data', 'sources', name, 'origin']);
+    const provides = (BUILTIN_SOURCES as Record<string, string>)[src.origin];
+    if (!provides) problems.add(at_, `data.sources.${name}.origin: unknown built-in source '${src.origin}'${hintName(src.origin, Object.keys(BUILTIN_SOURCES))}`);
+    else if (provides !== src.kind) problems.add(at(['data', 'sources', name, 'kind']), `data.sources.${name}.kind: ${src.origin} provides ${provides} documents, not ${src.kind}`);
   }
   for (const name of spec.tokenizer.text.corpus) {
     if (!(name in d.sources)) problems.add(at(['tokenizer', 'text', 'corpus']), `tokenizer.text.corpus: no data source named '${name}'${hintName(name, Object.keys(d.sources))}`);

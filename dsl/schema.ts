@@ -116,6 +116,17 @@ export const TokenizerSchema = z.strictObject({
   image: ImageTokenizerSchema.prefault({}),
 });
 
+/**
+ * The built-in data sources and the kind of documents each provides (npm packages, no download). Part
+ * of the spec vocabulary: resolution checks `origin: builtin:...` against it, with positions.
+ */
+export const BUILTIN_SOURCES = {
+  'builtin:moby-dick': 'text',
+  'builtin:sotu': 'text',
+  'builtin:mnist': 'image-text',
+  'builtin:mnist-arithmetic': 'interleaved',
+} as const satisfies Record<string, 'text' | 'image-text' | 'interleaved'>;
+
 export const SourceSchema = z.strictObject({
   kind: z.enum(['text', 'image-text', 'interleaved']),
   /**

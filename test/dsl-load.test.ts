@@ -28,7 +28,7 @@ test('unknown keys: "did you mean", at the key, at any depth, and at the right l
   const f = path.join(dir, 's.yaml');
   assertError(lines, `${f}:7:3`, /unknown key 'qk_nrom' in model \(did you mean 'qk_norm'\?\)/);
   assertError(lines, `${f}:17:21`, /unknown key 'lr' in train \(did you mean 'optimizer\.lr'\?\)/);
-  assertError(lines, `${f}:18:1`, /unknown key 'optimzer' in \(spec\) \(did you mean 'optimizer'\?\)/);
+  assertError(lines, `${f}:18:1`, /unknown key 'optimzer' at the top level \(did you mean 'optimizer'\?\)/);
 });
 
 test('enum values get "did you mean" too', () => {

@@ -73,6 +73,8 @@ test('cross-field checks, each at the field concerned', () => {
     ['weights: { t: 1, i: 1 } }', 'weights: { t: 1 } }\n    - { name: s1, share: 0.5, weights: { t: 1 } }', /'s1' is already the name of stage 0/],
     ['weights: { t: 1, i: 1 } }', 'from: { stage: s2 } }\n    - { name: s2, share: 0.5, weights: { t: 1 } }', /from\.stage: 's2' is not an earlier stage/],
     ['weights: { t: 1, i: 1 } }', 'weights: { t: 0 } }', /stage 's1' has no positive weight/],
+    ['builtin:moby-dick', 'builtin:moby-dik', /data\.sources\.t\.origin: unknown built-in source 'builtin:moby-dik' \(did you mean 'builtin:moby-dick'\?\)/],
+    ['kind: image-text', 'kind: interleaved', /data\.sources\.i\.kind: builtin:mnist provides image-text documents, not interleaved/],
     ['train: { steps: 10 }', 'train: { steps: 10 }\noptimizer: { lr: 0.1, schedule: { final_lr: 0.2 } }', /final_lr: 0\.2 exceeds optimizer\.lr \(0\.1\)/],
   ];
   for (const [from, to, re] of cases) {
@@ -154,7 +156,7 @@ test('resolveSpec takes plain objects; specHash matches', () => {
   const { spec, hash } = loadSpec(path.join(EXPERIMENTS, 'tiny.yaml'));
   assert.equal(specHash(spec), hash);
   const lines = errorsOf(() => resolveSpec({ name: 'x' } as any, { source: '<notebook>' }));
-  assert.match(lines[0], /^<notebook>:1:1: \(spec\): missing required key '(model|data|train)'$/);
+  assert.match(lines[0], /^<notebook>:1:1: missing required section '(model|data|train)'$/);
 });
 
 test("other modules' smoke-run call works: loadSpec(file, { overrides: ['train.steps=10'] })", () => {

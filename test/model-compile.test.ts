@@ -171,8 +171,12 @@ test('compile refuses to write float32 initial weights for a model too large, po
   assert.throws(() => compileSpec(specWith({ d_model: 8192, layers: 48, heads: 64 }), path.join(tmp, 'big'), { hash: 'x' }), /--shapes-only/);
 });
 
-test('compile: a dropout site beyond the 2^31 counter is a user error naming the largest batch', () => {
+test('compile: the 7B at its published batch (2048 x 4096, dropout beyond 2^31 elements per site) compiles shapes-only', () => {
   const s = spec7b();
   s.train.batch = 2048;
-  assert.throws(() => compileSpec(s, path.join(tmp, 'too-big'), { hash: 'x', shapesOnly: true }), /--set train\.batch=127 or less/);
+  const dir = path.join(tmp, '7b-published-batch');
+  compileSpec(s, dir, { hash: 'x', shapesOnly: true });
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const ids = manifest.graphs.train_step.inputs.find((i: { name: string }) => i.name === 'input_ids');
+  assert.deepEqual(ids.shape, [2048, 4096]);
 });

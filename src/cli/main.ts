@@ -22,6 +22,7 @@ const commands: Record<string, () => Command> = {
   init: () => require('./init').command,
   grad: () => require('./grad').command,
   data: () => require('./data').command,
+  placement: () => require('./placement').command,
   demo: () => require('./demo').command,
 };
 

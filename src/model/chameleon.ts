@@ -222,7 +222,7 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
     layerRms.forEach((t, i) => (metrics[`layer_rms.${i}`] = t));
     maxAttnLogit.forEach((t, i) => (metrics[`max_attn_logit.${i}`] = t));
     const l = stopGradient(logits);
-    metrics.max_abs_logit = concat([l.max().reshape([1]), l.neg().max().reshape([1])], 0).max();
+    metrics.max_abs_logit = l.abs().max();
   });
   return { inputIds, labels, logits, loss, metrics, params: [...P.values()] };
 }

@@ -63,32 +63,9 @@ export interface CompileResult {
   seconds: number;
 }
 
-/**
- * The graph compiler's dropout hashes each element's flat int32 index, so a tensor that gets dropout
- * must have fewer than 2^31 elements (see src/model/NEEDS-FROM-GRAPH.md). Say so as a user error with
- * the largest batch that compiles, instead of failing deep inside the graph builder.
- */
-function checkDropoutSize(spec: Spec): void {
-  const m = modelDims(spec.model);
-  const B = spec.train.batch;
-  const T = spec.data.seq_len;
-  const LIMIT = 2 ** 31 - 1;
-  const perSeq = Math.max(
-    m.dropout.afterAttention > 0 || m.dropout.afterFfn > 0 ? T * m.d : 0,
-    m.dropout.attention > 0 ? m.heads * T * T : 0,
-  );
-  if (perSeq > 0 && B * perSeq > LIMIT)
-    throw new UserError(
-      `dropout on ${B} x ${perSeq} = ${B * perSeq} elements exceeds the graph compiler's 2^31 dropout counter; ` +
-        `compile with --set train.batch=${Math.floor(LIMIT / perSeq)} or less (a micro-batch), or without dropout`,
-      'train.batch',
-    );
-}
-
 export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
   const m = modelDims(spec.model);
-  checkDropoutSize(spec);
   fs.mkdirSync(outDir, { recursive: true });
   const graphs = buildModelGraphs(spec);
   const doc = `chamlab ${spec.name} spec ${opts.hash}`;

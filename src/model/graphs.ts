@@ -52,24 +52,6 @@ export function chameleonBuildFn(spec: Spec, opts: ModelGraphOptions = {}): Buil
   };
 }
 
-/**
- * Adds the update-to-parameter norm ratio ||p_next - p|| / ||p|| (global L2 norms over every
- * parameter) to a train step as the metric `update_ratio`: the effective step size, the quantity
- * that blows up before a divergence when the learning rate is too high. It reads the assembler's
- * `next.<param>` outputs, so it sees clipping, bias correction and weight decay as applied.
- */
-export function addUpdateRatio(ts: TrainStep): void {
-  const g = ts.graph;
-  if (g.outputs.some((o) => o.name === 'update_ratio')) return;
-  const next = new Map(g.outputs.map((o) => [o.name, o.tensor]));
-  const ratio = g.scope('metrics/update_ratio', () => {
-    const deltas = g.params.map((p) => next.get(nextName(p.name))!.sub(p));
-    return globalNorm(deltas).div(globalNorm(g.params).add(1e-30));
-  });
-  g.output('update_ratio', ratio);
-  ts.metrics.push('update_ratio');
-}
-
 export interface ModelGraphs {
   trainStep: TrainStep;
   eval: StepGraph;
@@ -79,8 +61,8 @@ export interface ModelGraphs {
 /** The train-step, eval and forward graphs of a spec; parameters are inputs under their HF names. */
 export function buildModelGraphs(spec: Spec, opts: ModelGraphOptions = {}): ModelGraphs {
   const build = chameleonBuildFn(spec, opts);
-  const trainStep = buildTrainStep({ build, optimizer: adamwConfig(spec.optimizer), dtype: opts.dtype });
-  addUpdateRatio(trainStep);
+  // update_ratio = ||p_next - p|| / ||p||: the effective step size, which blows up before a divergence.
+  const trainStep = buildTrainStep({ build, optimizer: adamwConfig(spec.optimizer), dtype: opts.dtype, updateRatio: true });
   return {
     trainStep,
     eval: buildEval({ build, dtype: opts.dtype }),

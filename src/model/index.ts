@@ -12,6 +12,6 @@ export { Rng, initWeights, initParam, initStd } from './init';
 export { readHeader, readTensor, readSafetensors, writeSafetensors, type NamedTensor, type SafetensorsHeader } from './safetensors';
 export { loadWeights, configWarnings, openCheckpoint, IGNORED_PREFIXES, saveWeights, weightsMismatch, hfConfig, hfConfigMismatch, writeHfConfig, configPathFor, type Weights } from './weights';
 export { buildChameleon, ropeTables, IGNORE_INDEX, type ChameleonOptions, type ChameleonGraph } from './chameleon';
-export { buildModelGraphs, buildGradGraph, chameleonBuildFn, addUpdateRatio, adamwConfig, type ModelGraphs, type GradGraph } from './graphs';
+export { buildModelGraphs, buildGradGraph, chameleonBuildFn, adamwConfig, type ModelGraphs, type GradGraph } from './graphs';
 export { compileSpec, type Manifest, type CompileResult } from './compile';
 export { computeGrads, readBatch, parseBatch, writeGradResult, type Batch, type GradResult } from './grad';
