@@ -34,10 +34,14 @@ async function main(): Promise<number> {
   });
   const file = positionals[0] ?? path.join(__dirname, '..', '..', 'experiments', 'tiny.yaml');
   const { spec, file: abs, root } = loadSpec(file, { overrides: values.set ?? [] });
+  const given = values['train-tokens-per-s'];
+  const train = given ? Number(given) : PYTORCH_EAGER_TOKENS_PER_S;
+  const steps = values.steps ? Number(values.steps) : spec.train.steps;
+  if (!(train > 0)) throw new Error(`--train-tokens-per-s must be a positive number, got ${JSON.stringify(given)}`);
+  if (!(Number.isInteger(steps) && steps > 0)) throw new Error(`--steps must be a positive integer, got ${JSON.stringify(values.steps)}`);
   const t0 = performance.now();
   const p = await createDataPipeline(spec, { specDir: path.dirname(abs), projectDir: root, cacheDir: values.cache });
   const buildSeconds = (performance.now() - t0) / 1000;
-  const steps = values.steps ? Number(values.steps) : spec.train.steps;
   const start = p.cursor();
 
   const time = () => {
@@ -51,8 +55,6 @@ async function main(): Promise<number> {
   const warm = time();
   const coldRate = cold.tokens / cold.seconds;
   const warmRate = warm.tokens / warm.seconds;
-  const given = values['train-tokens-per-s'];
-  const train = given ? Number(given) : PYTORCH_EAGER_TOKENS_PER_S;
   const trainSource = given ? 'given (--train-tokens-per-s)' : 'PyTorch eager, 5.6M-parameter model, upper end (toolchain.md)';
   const ratio = coldRate / train;
   const ok = ratio >= REQUIRED_RATIO;
@@ -92,7 +94,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => (process.exitCode = code),
   (e) => {
-    process.stderr.write(`${e instanceof Error && e.name === 'UserError' ? e.message : e?.stack ?? e}\n`);
+    // Argument and spec mistakes are one line; anything else keeps its stack.
+    const brief = e instanceof Error && (e.name === 'UserError' || e.message.startsWith('--'));
+    process.stderr.write(`${brief ? e.message : e?.stack ?? e}\n`);
     process.exitCode = 1;
   },
 );

@@ -129,13 +129,19 @@ export function cases(cfgName: string): Case[] {
       name: `mask: causal mask on [${B},${H},${T},${T}] scores`,
       variants: [
         {
-          name: 'Where(mask[T,T], s, -1e9) (as emitted)',
+          name: 'Where(mask[T,T], s, -1e9), 5-D scores [B,H,1,T,T] (as emitted)',
+          nodes: [node('Where', ['m', 's5', 'neg'], ['y'])],
+          inputs: [{ name: 'm', dtype: 'bool', shape: [T, T] }, f32('s5', [B, H, 1, T, T]), f32('neg', [])],
+          output: f32('y', [B, H, 1, T, T]),
+        },
+        {
+          name: 'Where(mask[T,T], s, -1e9), 4-D scores [B,H,T,T]',
           nodes: [node('Where', ['m', 's', 'neg'], ['y'])],
           inputs: [{ name: 'm', dtype: 'bool', shape: [T, T] }, f32('s', [B, H, T, T]), f32('neg', [])],
           output: f32('y', [B, H, T, T]),
         },
         {
-          name: 'Add(s, bias[T,T]) with bias 0 / -1e9',
+          name: 'Add(s, bias[T,T]) with bias 0 / -1e9, 4-D scores',
           nodes: [node('Add', ['s', 'bias'], ['y'])],
           inputs: [f32('s', [B, H, T, T]), f32('bias', [T, T])],
           output: f32('y', [B, H, T, T]),
@@ -217,13 +223,17 @@ export async function runVariants(cfgName: string, rounds: number, threads = os.
   const { InferenceSession } = ort();
   const out: VariantResult[] = [];
   for (const c of cases(cfgName)) {
-    const sessions: { v: Variant; s: InferenceSession; feeds: Record<string, Tensor> }[] = [];
+    const sessions: { v: Variant; s: InferenceSession; feeds: Record<string, Tensor>; fetches: Record<string, Tensor> }[] = [];
     for (const v of c.variants) {
       const bytes = encodeModel('variant', v.nodes, v.inputs, [v.output]);
       const s = await InferenceSession.create(bytes, sessionOptions('cpu', { overrides: { intraOpNumThreads: threads } }));
       const feeds = Object.fromEntries(v.inputs.map((i) => [i.name, feedFor(i)]));
-      await s.run(feeds);
-      sessions.push({ v, s, feeds });
+      // Preallocated output, as the trainer does for its state: otherwise each run's time includes
+      // allocating, page-faulting and copying a multi-megabyte result into JavaScript memory.
+      const outShape = v.output.shape as number[];
+      const fetches = { [v.output.name]: new (ort().Tensor)('float32', new Float32Array(outShape.reduce((a, b) => a * b, 1)), outShape) };
+      await s.run(feeds, fetches);
+      sessions.push({ v, s, feeds, fetches });
     }
     const times = sessions.map(() => [] as number[]);
     const cpu = sessions.map(() => [] as number[]);
@@ -231,7 +241,7 @@ export async function runVariants(cfgName: string, rounds: number, threads = os.
       for (let i = 0; i < sessions.length; i++) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        await sessions[i].s.run(sessions[i].feeds);
+        await sessions[i].s.run(sessions[i].feeds, sessions[i].fetches);
         times[i].push(performance.now() - t0);
         const c = process.cpuUsage(c0);
         cpu[i].push((c.user + c.system) / 1000);

@@ -108,8 +108,8 @@ test('tokenizer.json with other special tokens is rejected with a clear message'
   assert.throws(() => BpeTokenizer.fromJSON({ model: { type: 'WordPiece' } }, SPECIALS, 'tok.json'), /tok\.json: not a BPE tokenizer\.json/);
 });
 
-// Measured 15-20M chars/s with a warm word cache on a 2-core machine (0.8M under a load average of
-// 11); the bound is far below both so that only a gross regression, not a busy machine, fails it.
+// Measured 15-20M chars/s with a warm word cache on a quiet 2-core machine (0.5-1.2M under load
+// averages of 8-12); the bound is far below both, so that a busy CI machine cannot fail it.
 test('encoding is fast (word cache)', (t) => {
   const text = corpus.join('\n');
   tok.encode(text.slice(0, 200_000)); // warm the cache as a pipeline would be
@@ -119,5 +119,5 @@ test('encoding is fast (word cache)', (t) => {
   const rate = text.length / secs;
   assert.ok(ids.length > 0);
   t.diagnostic(`encode: ${(rate / 1e6).toFixed(2)}M chars/s`);
-  assert.ok(rate > 3e5, `encode ran at ${(rate / 1e6).toFixed(2)}M chars/s`);
+  assert.ok(rate > 1e5, `encode ran at ${(rate / 1e6).toFixed(2)}M chars/s`);
 });

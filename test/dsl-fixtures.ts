@@ -12,9 +12,15 @@ export const EXPERIMENTS = path.join(REPO, 'experiments');
 /** Every user-facing error line must look like this: one line, positioned. */
 export const POSITIONED = /^[^:\n]+:\d+:\d+: .+$/;
 
-/** A temporary project (with a .chamlab-root marker) holding the given files. */
+const created: string[] = [];
+process.on('exit', () => {
+  for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary project (with a .chamlab-root marker) holding the given files; removed at exit. */
 export function project(files: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-dsl-'));
+  created.push(dir);
   fs.writeFileSync(path.join(dir, '.chamlab-root'), '');
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
