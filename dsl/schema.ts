@@ -137,8 +137,8 @@ export const SourceSchema = z.strictObject({
   origin: z.string().min(1).describe('Where the data comes from: `builtin:moby-dick`, `builtin:sotu`, `builtin:mnist`, `builtin:mnist-arithmetic`, or a path relative to the spec (JSONL file, or a folder of PNG + caption files) that must stay inside the project.'),
   /** image-text only: probability that the image comes before its caption. */
   image_first: probability.default(0.5).describe('image-text only: probability that the image comes before its caption.'),
-  /** Documents of the source held out for evaluation (the first ones, deterministic). */
-  holdout: z.number().min(0).max(0.5).default(0.05).describe('Documents of the source held out for evaluation (the first ones, deterministic).'),
+  /** Documents of the source held out for evaluation: floor(n x holdout) documents spread evenly through the source (MNIST: within each digit class), deterministic. */
+  holdout: z.number().min(0).max(0.5).default(0.05).describe('Documents of the source held out for evaluation: floor(n x holdout) documents spread evenly through the source (MNIST: within each digit class), deterministic.'),
 });
 
 export const StageSchema = z.strictObject({

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { UserError } from '../../../dsl/errors';
-import type { Spec, SourceSpec } from '../../../dsl/schema';
+import { BUILTIN_SOURCES, type Spec, type SourceSpec } from '../../../dsl/schema';
 import { mnistArithmetic, mnistPairs } from './mnist';
 import { splitHoldout } from './split';
 import { mobyDickDocs, sotuDocs } from './text-builtin';
@@ -13,12 +13,8 @@ import { jsonlInterleavedDocs, jsonlTextDocs, pngFolderDocs, resolveInside, type
 
 export * from './types';
 
-const BUILTIN_KINDS: Record<string, SourceSpec['kind']> = {
-  'builtin:moby-dick': 'text',
-  'builtin:sotu': 'text',
-  'builtin:mnist': 'image-text',
-  'builtin:mnist-arithmetic': 'interleaved',
-};
+/** The spec vocabulary's table of builtin origins (resolution already checked it, with positions). */
+const BUILTIN_KINDS: Record<string, SourceSpec['kind']> = BUILTIN_SOURCES;
 
 export interface SourceContext {
   /** Folder of the spec file: relative origins resolve against it. */
