@@ -9,7 +9,7 @@
 #
 # What it sets up, and why:
 # - NVIDIA machines here ship the driver's Vulkan ICD but no Vulkan loader (libvulkan.so.1), which
-#   Dawn needs. bench/vendor holds Debian bookworm's libvulkan1 .deb; it is unpacked with `dpkg -x`
+#   Dawn needs. bench/vendor (not committed; see below) holds Debian bookworm's libvulkan1 .deb; it is unpacked with `dpkg -x`
 #   into .tmp/ (never into /) and put on LD_LIBRARY_PATH when the system has no loader.
 # - VK_DRIVER_FILES points the loader at NVIDIA's ICD (its usual places are tried in order), so the
 #   loader does not pick a software driver. Without an NVIDIA ICD the system's drivers are used
@@ -32,8 +32,11 @@ command -v "$NODE" >/dev/null || { echo "gpu.sh: node not found (set NODE=/path/
 
 # Vulkan loader: the system's, else the bundled Debian package unpacked locally.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
-  deb=$(ls "$ROOT"/bench/vendor/libvulkan1_*_amd64.deb 2>/dev/null | head -n1 || true)
-  [ -n "$deb" ] || { echo "gpu.sh: no libvulkan.so.1 on this system and no bench/vendor/libvulkan1_*.deb" >&2; exit 1; }
+  # Not committed (a Debian binary): fetch it where apt works with
+  #   mkdir -p bench/vendor && (cd bench/vendor && apt-get download libvulkan1)
+  # or run bench/gpu-pack.sh, which puts it in .tmp/gpu; carry that folder to the GPU machine.
+  deb=$(ls "$ROOT"/bench/vendor/libvulkan1_*_amd64.deb "$ROOT"/.tmp/gpu/libvulkan1_*_amd64.deb 2>/dev/null | head -n1 || true)
+  [ -n "$deb" ] || { echo "gpu.sh: no libvulkan.so.1 here and no libvulkan1 .deb: run (mkdir -p bench/vendor && cd bench/vendor && apt-get download libvulkan1) where apt works, and carry bench/vendor" >&2; exit 1; }
   dest="$ROOT/.tmp/vulkan-loader"
   if [ ! -e "$dest/usr/lib/x86_64-linux-gnu/libvulkan.so.1" ]; then
     mkdir -p "$dest"

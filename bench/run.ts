@@ -426,12 +426,11 @@ export function formatResult(r: BenchResult, markdown = false): string {
       (m.gpu ? `, GPU ${m.gpu}` : ''),
   );
   const pk = r.peak;
+  const peakParts = [pk.ort ? `onnxruntime ${fmt(pk.ort.gflops_best)} GFLOP/s` : '', pk.torch ? `PyTorch ${fmt(pk.torch.gflops_best)} GFLOP/s` : ''].filter(Boolean);
   out.push(
-    `matmul peak ${pk.n}^3 fp32 (best of runs): ` +
-      [pk.ort ? `onnxruntime ${fmt(pk.ort.gflops_best)} GFLOP/s` : '', pk.torch ? `PyTorch ${fmt(pk.torch.gflops_best)} GFLOP/s` : '']
-        .filter(Boolean)
-        .join(', ') +
-      (r.peak_gflops ? ` -> peak ${fmt(r.peak_gflops)} GFLOP/s` : ''),
+    peakParts.length
+      ? `matmul peak ${pk.n}^3 fp32 (best of runs): ${peakParts.join(', ')}${r.peak_gflops ? ` -> peak ${fmt(r.peak_gflops)} GFLOP/s` : ''}`
+      : 'matmul peak: not measured',
   );
   out.push(`chamlab on ${r.settings.device}, PyTorch eager fp32 on ${r.settings.torch_device ?? '(not run)'}; ${r.settings.threads} CPU threads both sides, ${r.settings.warmup} warm-up steps, blocks of ${r.settings.block} interleaved; ${r.settings.vocab_note}; QK-Norm on`);
   if (markdown) for (let i = 0; i < out.length; i++) out[i] = `- ${out[i]}`;
@@ -460,7 +459,7 @@ export function formatResult(r: BenchResult, markdown = false): string {
     ),
   );
   out.push('');
-  out.push('chamlab step-time breakdown and CPU time (medians, ms; CPU time = all threads of the process, i.e. the work without the waiting for a core):');
+  out.push('chamlab step-time breakdown and CPU time (medians, ms; CPU time = all threads of the process, i.e. the work without the waiting for a core):' + (markdown ? '\n' : ''));
   out.push(
     t(
       ['config', 'step', 'graph run', 'host work', 'data', 'CPU ms/step', 'PyTorch step', 'PyTorch CPU ms/step', 'CPU-time ratio', 'graph build (s)', 'session create (s)', 'timed steps'],
@@ -483,7 +482,7 @@ export function formatResult(r: BenchResult, markdown = false): string {
   }
   if (r.compile.length) {
     out.push('');
-    out.push('compile time of the shipped experiments (train step + eval + forward graphs, ONNX files, manifest):');
+    out.push('compile time of the shipped experiments (train step + eval + forward graphs, ONNX files, manifest):' + (markdown ? '\n' : ''));
     out.push(
       t(
         ['experiment', 'params', 'mode', 'seconds', 'train_step.onnx'],

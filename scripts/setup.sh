@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 # Debian packages the test suite needs, and why:
 #   python3-onnx python3-numpy  onnx.checker on emitted graphs
 #   python3-torch               PyTorch cross-checks of the model's loss and gradients, benchmarks
+#   libopenblas0-pthread        an optimized BLAS for PyTorch (without it Debian's torch falls back to
+#                               the reference BLAS: matmuls ~50x slower, the benchmark meaningless)
 #   jupyter-nbconvert python3-nbclient python3-ipykernel   executing the example notebooks headless
 #   mesa-vulkan-drivers (bookworm-backports, Mesa >= 24) libvulkan1   WebGPU on lavapipe (software Vulkan)
-DEBS=(python3-onnx python3-numpy python3-torch jupyter-nbconvert python3-nbclient python3-ipykernel libvulkan1)
+DEBS=(python3-onnx python3-numpy python3-torch libopenblas0-pthread jupyter-nbconvert python3-nbclient python3-ipykernel libvulkan1)
 BACKPORTS_DEBS=(mesa-vulkan-drivers)
 
 missing=()

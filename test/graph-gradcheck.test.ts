@@ -60,6 +60,10 @@ test('chamlab gradcheck --json prints the documented shape and exits 0', () => {
   assert.ok(Array.isArray(out.ops) && out.ops.length >= 27);
   for (const o of out.ops) assert.ok(typeof o.op === 'string' && o.max_rel_err <= 1e-6, JSON.stringify(o));
   assert.ok(out.model.max_rel_err <= 1e-6);
+  // the whole-model check covers the real Chameleon model in both norm orders, not only a composite
+  const names = out.model.models.map((m: { name: string }) => m.name).join(' | ');
+  assert.match(names, /chameleon \(pre/);
+  assert.match(names, /chameleon \(swin/);
   const bad = spawnSync(process.execPath, [bin, 'gradcheck', '--op', 'NoSuchOp'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^chamlab gradcheck: unknown or non-differentiable op 'NoSuchOp'/);

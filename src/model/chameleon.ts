@@ -137,10 +137,18 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
   const sin = g.constant(toDtype(rope.sin), [T, hd]);
   const pos = g.apply('Iota', [], { shape: [T] });
   const causal = not(pos.reshape([1, T]).gt(pos.reshape([T, 1]))); // key position <= query position
+  // The mask as an additive bias [T, T] (0 where a query may attend, MASKED above the diagonal), built
+  // once and shared by all layers: one broadcast Add per layer instead of a Where, and the Add's VJP
+  // is the identity, so the backward has no mask nodes at all. exp(s + MASKED - max) is exactly 0.
+  const causalBias = where(causal, 0, MASKED);
+  // 1/sqrt(head_dim) folded into the query's RoPE tables (constants): no pass over the [T, T] scores.
+  const scale = 1 / Math.sqrt(hd);
+  const cosQ = g.constant(toDtype(rope.cos.map((c) => c * scale)), [T, hd]);
+  const sinQ = g.constant(toDtype(rope.sin.map((s) => s * scale)), [T, hd]);
 
   /** rotate_half(x) = [-x2, x1] for x = [x1, x2] split at head_dim / 2. */
   const rotateHalf = (x: Tensor) => concat([x.slice([hd / 2], [hd], [-1]).neg(), x.slice([0], [hd / 2], [-1])], -1);
-  const applyRope = (x: Tensor) => x.mul(cos).add(rotateHalf(x).mul(sin));
+  const applyRope = (x: Tensor, c = cos, s = sin) => x.mul(c).add(rotateHalf(x).mul(s));
 
   const layerRms: Tensor[] = [];
   const maxAttnLogit: Tensor[] = [];
@@ -156,17 +164,23 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
       q = layerNorm(q, W(n.qNormWeight), W(n.qNormBias), m.qkNormEps);
       k = layerNorm(k, W(n.kNormWeight), W(n.kNormBias), m.qkNormEps);
     }
-    // Grouped-query attention without copying keys: query head j = kv * (H/K) + r shares kv head
-    // `kv` (HF's repeat_interleave), so queries become [B, K, H/K, T, hd] against keys [B, K, 1, T, hd]
-    // and MatMul broadcasts over the group axis.
-    const qh = applyRope(q.transpose([0, 2, 1, 3])).reshape([B, K, H / K, T, hd]);
-    const kh = applyRope(k.transpose([0, 2, 1, 3])).reshape([B, K, 1, T, hd]);
-    const vh = v.transpose([0, 2, 1, 3]).reshape([B, K, 1, T, hd]);
+    // Heads first: [B, heads, T, hd]. Queries come out of RoPE already scaled by 1/sqrt(hd).
+    const qh = applyRope(q.transpose([0, 2, 1, 3]), cosQ, sinQ); // [B, H, T, hd]
+    const kh = applyRope(k.transpose([0, 2, 1, 3])); //              [B, K, T, hd]
+    const vh = v.transpose([0, 2, 1, 3]); //                         [B, K, T, hd]
 
-    const scores = where(causal, qh.matmul(kh.mT).mul(1 / Math.sqrt(hd)), MASKED); // [B, K, H/K, T, T]
-    maxAttnLogit.push(stopGradient(scores).max());
+    // Grouped-query attention without copying keys: query head j = kv * (H/K) + r shares kv head
+    // `kv` (HF's repeat_interleave), so the group folds into the row dimension: queries
+    // [B, K, (H/K)*T, hd] against keys [B, K, T, hd], one plain batched GEMM per kv head. With K = H
+    // (no grouping) this is the plain 4-D [B, H, T, hd] form and the reshapes are left out.
+    const grouped = K !== H;
+    const qg = grouped ? qh.reshape([B, K, (H / K) * T, hd]) : qh;
+    const raw = qg.matmul(kh.mT); // [B, K, (H/K)*T, T]
+    const scores = (grouped ? raw.reshape([B, H, T, T]) : raw).add(causalBias); // [B, H, T, T]
+    maxAttnLogit.push(stopGradient(scores).max()); // the diagonal is never masked: max over causal entries
     const probs = drop(softmax(scores, -1), m.dropout.attention, 3 * i + 1);
-    const out = probs.matmul(vh).reshape([B, H, T, hd]).transpose([0, 2, 1, 3]).reshape([B, T, H * hd]);
+    const pv = (grouped ? probs.reshape([B, K, (H / K) * T, T]) : probs).matmul(vh); // [B, K, (H/K)*T, hd]
+    const out = (grouped ? pv.reshape([B, H, T, hd]) : pv).transpose([0, 2, 1, 3]).reshape([B, T, H * hd]);
     return out.matmul(W(n.o).mT);
   }
 
