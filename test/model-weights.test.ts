@@ -128,7 +128,7 @@ test('init: deterministic, per-parameter streams, scheme and std honoured', () =
 });
 
 test('Rng: uniform in (0,1), normal moments', () => {
-  const r = new Rng(42);
+  const r = Rng.fromSeed(42);
   let s = 0;
   let s2 = 0;
   const n = 200000;

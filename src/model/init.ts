@@ -9,9 +9,10 @@
  *
  * Each parameter draws from its own stream, seeded by (seed, parameter name): adding a layer or
  * toggling QK-Norm leaves every other parameter's initial values unchanged, which makes ablations
- * start from the same point. The generator is xoshiro128** with splitmix32 seeding and Box-Muller
- * normals; no Math.random anywhere.
+ * start from the same point. The generator is src/random.ts's xoshiro128** with splitmix32 seeding
+ * and Box-Muller normals; no Math.random anywhere.
  */
+import { Rng } from '../random';
 import type { ModelDims } from './config';
 import { numel, paramTable, type ParamInfo } from './params';
 import type { Weights } from './weights';
@@ -24,68 +25,6 @@ function hashName(seed: number, s: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
-}
-
-function splitmix32(state: { s: number }): number {
-  state.s = (state.s + 0x9e3779b9) | 0;
-  let z = state.s;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
-/** xoshiro128**: a small, well-tested 32-bit generator (Blackman and Vigna). */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  private spare: number | null = null;
-
-  constructor(seed: number) {
-    const st = { s: seed | 0 };
-    this.a = splitmix32(st);
-    this.b = splitmix32(st);
-    this.c = splitmix32(st);
-    this.d = splitmix32(st);
-    if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;
-  }
-
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return result;
-  }
-
-  /** Uniform in (0, 1): 53 random bits, never exactly 0 (log in Box-Muller). */
-  uniform(): number {
-    const hi = this.nextU32() >>> 5; // 27 bits
-    const lo = this.nextU32() >>> 6; // 26 bits
-    return (hi * 67108864 + lo + 0.5) / 9007199254740992;
-  }
-
-  /** Standard normal by Box-Muller, both values of each pair used. */
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(this.uniform()));
-    const t = 2 * Math.PI * this.uniform();
-    this.spare = r * Math.sin(t);
-    return r * Math.cos(t);
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }
 
 /** The standard deviation of a parameter's normal init, or null for constant-initialized ones. */
@@ -108,7 +47,7 @@ export function initParam(p: ParamInfo, m: ModelDims, seed: number): Float32Arra
   if (p.role === 'gain') return out.fill(1);
   if (p.role === 'bias') return out;
   const std = initStd(p, m)!;
-  const rng = new Rng(hashName(seed, p.name));
+  const rng = Rng.fromSeed(hashName(seed, p.name));
   for (let i = 0; i < out.length; i++) out[i] = std * rng.normal();
   return out;
 }
@@ -119,3 +58,5 @@ export function initWeights(m: ModelDims, seed: number): Weights {
   for (const p of paramTable(m)) w.set(p.name, initParam(p, m, seed));
   return w;
 }
+
+export { Rng };
