@@ -60,7 +60,7 @@
  *
  * ## gradcheck
  * `gradcheckOps()` checks every registered primitive; `gradcheckModel(build)` checks a whole model's
- * gradient along a random direction (float64). See src/graph/README.md.
+ * gradient along a random direction (float64). See the README, section "src/graph".
  */
 export * from './ir';
 export * from './primitives';

@@ -1,6 +1,6 @@
 /**
  * onnxruntime session options per backend, chosen by measurement (bench/session-options.ts; numbers
- * in src/runtime/README.md). One place, so that the trainer, the placement report and the benchmarks
+ * in the README, section "src/runtime"). One place, so that the trainer, the placement report and the benchmarks
  * all run the graph the same way.
  */
 import type { InferenceSession } from 'onnxruntime-node';
