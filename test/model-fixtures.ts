@@ -1,5 +1,6 @@
 /** Specs for the model tests, built from the schema directly (no YAML, no loader). */
 import { SpecSchema, type Spec, type SpecInput } from '../dsl/schema';
+import { tinyCheckModel } from '../src/model/gradcheck';
 
 type ModelInput = SpecInput['model'];
 
@@ -21,23 +22,7 @@ export const spec34b = () => specWith({ d_model: 8192, layers: 48, heads: 64, kv
 
 /** A tiny model for cross-checks: GQA (4 heads, 2 kv heads), z-loss on. */
 export function tinySpec(opts: { qk_norm: boolean; order: 'pre' | 'swin'; tie?: boolean }, seq = 8, batch = 2): Spec {
-  return specWith(
-    {
-      vocab: { text: 40, image: 24 },
-      d_model: 32,
-      layers: 2,
-      heads: 4,
-      kv_heads: 2,
-      ffn: 48,
-      qk_norm: opts.qk_norm,
-      norm: { order: opts.order },
-      z_loss: 1e-2,
-      tie_embeddings: opts.tie ?? false,
-      max_seq_len: 64,
-      init: { scheme: 'scaled_normal', std: 0.2 },
-    },
-    { batch, seq_len: seq },
-  );
+  return specWith(tinyCheckModel(opts), { batch, seq_len: seq });
 }
 
 import { spawnSync } from 'node:child_process';

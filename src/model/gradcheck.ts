@@ -4,11 +4,33 @@
  * through (GQA with 2 query heads per kv head, QK-Norm with its per-head affine, RoPE, SwiGLU, z-loss,
  * an ignored label), in both norm orders.
  */
-import { ModelSchema } from '../../dsl/schema';
+import { ModelSchema, type SpecInput } from '../../dsl/schema';
 import { gradcheckModel } from '../graph';
 import { buildChameleon } from './chameleon';
 import { modelDims } from './config';
 import { initWeights } from './init';
+
+/**
+ * The tiny model of gradient checks and cross-checks (also the tests' fixture): every feature the
+ * gradient flows through, small enough for float64 finite differences.
+ */
+export function tinyCheckModel(v: { qk_norm: boolean; order: 'pre' | 'swin'; tie?: boolean }): SpecInput['model'] {
+  return {
+    vocab: { text: 40, image: 24 },
+    d_model: 32,
+    layers: 2,
+    heads: 4,
+    kv_heads: 2,
+    ffn: 48,
+    qk_norm: v.qk_norm,
+    norm: { order: v.order },
+    z_loss: 1e-2,
+    tie_embeddings: v.tie ?? false,
+    max_seq_len: 64,
+    // a larger std than training uses, so every path carries gradient well above rounding
+    init: { scheme: 'scaled_normal', std: 0.2 },
+  };
+}
 
 export interface ChameleonGradcheck {
   name: string;
@@ -21,22 +43,7 @@ export async function gradcheckChameleon(seed = 1): Promise<ChameleonGradcheck[]
   const T = 5;
   const results: ChameleonGradcheck[] = [];
   for (const order of ['pre', 'swin'] as const) {
-    const m = modelDims(
-      ModelSchema.parse({
-        vocab: { text: 40, image: 24 },
-        d_model: 32,
-        layers: 2,
-        heads: 4,
-        kv_heads: 2,
-        ffn: 48,
-        qk_norm: true,
-        norm: { order },
-        z_loss: 1e-2,
-        max_seq_len: 16,
-        // a larger std than training uses, so every path carries gradient well above rounding
-        init: { scheme: 'scaled_normal', std: 0.2 },
-      }),
-    );
+    const m = modelDims(ModelSchema.parse(tinyCheckModel({ qk_norm: true, order })));
     const values = initWeights(m, 5);
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % m.vocab);
     const labels = Int32Array.from({ length: B * T }, (_, i) => (i % 4 === 1 ? -100 : (i * 5 + 1) % m.vocab));
