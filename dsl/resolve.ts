@@ -34,20 +34,30 @@ export const SHARE_TOLERANCE = 1e-9;
 /** A sweep with more members than this is surely a typo. */
 export const MAX_SWEEP_MEMBERS = 10_000;
 
-/** Collects errors so that one pass reports all of them. */
+/** Collects errors so that one pass reports all of them, in file order (file, line, column). */
 class Problems {
   readonly list: UserError[] = [];
+  private locs: Loc[] = [];
   private seen = new Set<string>();
   add(loc: Loc, message: string): void {
     const e = errorAt(loc, message);
     if (!this.seen.has(e.message)) {
       this.seen.add(e.message);
       this.list.push(e);
+      this.locs.push(loc);
     }
   }
   throwIfAny(): void {
     if (this.list.length === 1) throw this.list[0];
-    if (this.list.length > 1) throw new UserErrors(this.list);
+    if (this.list.length > 1) {
+      // Resolution finds problems phase by phase; a reader fixes them top to bottom.
+      const order = this.list.map((_, i) => i).sort((a, b) => {
+        const x = this.locs[a];
+        const y = this.locs[b];
+        return x.file < y.file ? -1 : x.file > y.file ? 1 : x.line - y.line || x.col - y.col || a - b;
+      });
+      throw new UserErrors(order.map((i) => this.list[i]));
+    }
   }
 }
 

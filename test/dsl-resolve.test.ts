@@ -167,3 +167,15 @@ test("other modules' smoke-run call works: loadSpec(file, { overrides: ['train.s
     assert.equal(file, path.join(EXPERIMENTS, f));
   }
 });
+
+test('several errors come out in file order (line, then column), whatever phase found them', () => {
+  const dir = project({
+    'base.yaml': SMALL,
+    'child.yaml': 'extends: base.yaml\nmodel:\n  d_modle: 64\n  layers: "=evaluate(\'1+1\')"\ntrain:\n  steps: -5\n',
+  });
+  const lines = errorsOf(() => loadSpec(path.join(dir, 'child.yaml')));
+  assert.equal(lines.length, 3, lines.join('\n'));
+  const positions = lines.map((l) => l.split(': ')[0].split(':').slice(-2).map(Number));
+  const sorted = [...positions].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  assert.deepEqual(positions, sorted, lines.join('\n'));
+});
