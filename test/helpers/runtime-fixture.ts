@@ -129,20 +129,27 @@ export function bigramWeights(spec: BigramSpec, seed = 1): Map<string, Float32Ar
 }
 
 /**
- * Batches from a fixed random bigram "language": each token's successor is drawn from a peaked
- * distribution, so a bigram model can learn it and the loss must fall. A pure function of the step.
+ * Batches from a fixed random bigram "language": each token is followed by `successor(token)` with
+ * probability `keep`, else by a uniform token, so a model can learn it and the loss must fall. A pure
+ * function of the step (`stream` picks an independent stream of batches).
  */
-export function bigramBatches(spec: BigramSpec, seed = 7) {
+export function bigramBatches(
+  spec: Pick<BigramSpec, 'vocab' | 'batch' | 'seq'>,
+  seed = 7,
+  o: { keep?: number; successor?: (token: number) => number; stream?: number } = {},
+) {
   const { vocab: V, batch: B, seq: S } = spec;
-  const succ = Array.from({ length: V }, (_, i) => (i * 7 + 3) % V);
+  const keep = o.keep ?? 0.8;
+  const succ = Array.from({ length: V }, (_, i) => (o.successor ? o.successor(i) : (i * 7 + 3) % V));
+  const base = o.stream ?? seed * 100_003;
   return (step: number) => {
-    const rnd = lcg(seed * 100_003 + step);
+    const rnd = lcg(base + step);
     const ids = new Int32Array(B * S);
     const labels = new Int32Array(B * S);
     for (let b = 0; b < B; b++) {
       let tok = Math.floor(rnd() * V);
       for (let s = 0; s < S; s++) {
-        const next = rnd() < 0.8 ? succ[tok] : Math.floor(rnd() * V);
+        const next = rnd() < keep ? succ[tok] : Math.floor(rnd() * V);
         ids[b * S + s] = tok;
         labels[b * S + s] = next;
         tok = next;

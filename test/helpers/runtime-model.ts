@@ -8,7 +8,7 @@ import { toOnnx } from '../../src/graph';
 import { modelDims } from '../../src/model/config';
 import { buildModelGraphs } from '../../src/model/graphs';
 import { initWeights } from '../../src/model/init';
-import { lcg } from './runtime-fixture';
+import { bigramBatches } from './runtime-fixture';
 
 export interface TinyModel {
   spec: Spec;
@@ -56,22 +56,7 @@ export function tinyModel(o: TinyOptions = {}): TinyModel {
   const B = spec.train.batch;
   const S = spec.data.seq_len;
   // A learnable "language": each token is mostly followed by a fixed successor.
-  const succ = Array.from({ length: V }, (_, i) => (i * 5 + 1) % V);
-  const batches = (step: number) => {
-    const rnd = lcg(9_000_011 + step);
-    const ids = new Int32Array(B * S);
-    const labels = new Int32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      let tok = Math.floor(rnd() * V);
-      for (let s = 0; s < S; s++) {
-        const next = rnd() < 0.85 ? succ[tok] : Math.floor(rnd() * V);
-        ids[b * S + s] = tok;
-        labels[b * S + s] = next;
-        tok = next;
-      }
-    }
-    return { input_ids: ids, labels, batch: B, seq: S };
-  };
+  const batches = bigramBatches({ vocab: V, batch: B, seq: S }, 0, { keep: 0.85, successor: (i) => (i * 5 + 1) % V, stream: 9_000_011 });
   return {
     spec,
     trainStep: toOnnx(graphs.trainStep.graph),
