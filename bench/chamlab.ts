@@ -33,6 +33,10 @@ export interface StepTiming {
    * includes waiting for a core; CPU time is the work done (plus any spin-waiting of idle threads).
    */
   cpu: number;
+  /** System (kernel) part of `cpu` (ms): page faults and thread wake-ups show up here. */
+  sys: number;
+  /** Minor page faults of this process during the step (first touch of fresh or copy-on-write pages). */
+  faults: number;
   loss: number;
 }
 
@@ -96,11 +100,13 @@ export async function startChamlab(spec: Spec, opts: ChamlabOptions): Promise<Ch
     trainer,
     async step() {
       const c0 = process.cpuUsage();
+      const f0 = process.resourceUsage().minorPageFault;
       const s = performance.now();
       const m = await trainer.runStep();
       const wall = performance.now() - s;
       const c = process.cpuUsage(c0);
-      return { wall, graph: m.ms, data: m.dataMs, host: Math.max(0, wall - m.ms - m.dataMs), cpu: (c.user + c.system) / 1000, loss: m.loss };
+      const faults = process.resourceUsage().minorPageFault - f0;
+      return { wall, graph: m.ms, data: m.dataMs, host: Math.max(0, wall - m.ms - m.dataMs), cpu: (c.user + c.system) / 1000, sys: c.system / 1000, faults, loss: m.loss };
     },
     exportForTorch(dir) {
       const weightsFile = path.join(dir, 'weights.safetensors');

@@ -297,7 +297,7 @@ async function benchConfig(args: BenchArgs, cfg: BenchConfig, torch: TorchWorker
       }
       done += k;
       const last = chamlab.length - 1;
-      log(args, `[${cfg.name}] ${done}/${steps}: chamlab ${fmt(chamlab[last].wall)} ms${torch ? `, pytorch ${fmt(torchMs[torchMs.length - 1])} ms` : ''}, loss ${chamlab[last].loss.toFixed(4)}`);
+      log(args, `[${cfg.name}] ${done}/${steps}: chamlab ${fmt(chamlab[last].wall)} ms (sys ${fmt(chamlab[last].sys)}, ${chamlab[last].faults} faults)${torch ? `, pytorch ${fmt(torchMs[torchMs.length - 1])} ms` : ''}, loss ${chamlab[last].loss.toFixed(4)}`);
     }
   } finally {
     await ch.release();
@@ -374,7 +374,7 @@ export async function runBench(args: BenchArgs): Promise<BenchResult> {
       }
       machine.torch = info.torch;
       machine.torch_threads = info.threads;
-      machine.torch_blas = info.libblas ?? info.blas;
+      machine.torch_blas = (info.libblas ?? info.blas) + (info.openblas_core ? `, ${info.openblas_core} kernels` : '');
       if (info.device_name) machine.gpu = info.device_name;
       if (torchDevice === 'cpu' && info.libblas && /\/blas\/libblas/.test(info.libblas))
         notes.push(`PyTorch uses the reference BLAS (${info.libblas}), which is ~50x slower than OpenBLAS: install libopenblas0-pthread for a fair baseline`);

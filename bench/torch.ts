@@ -41,6 +41,8 @@ export interface TorchInfo {
   interop_threads: number;
   blas: string;
   libblas?: string;
+  /** OpenBLAS's kernel family for this CPU (Cooperlake, SkylakeX, Haswell, ...). */
+  openblas_core?: string;
   cuda_available: boolean;
   device_name?: string;
   cuda?: string;
@@ -63,6 +65,19 @@ export interface TorchSetup {
   device: 'cpu' | 'cuda';
 }
 
+/**
+ * The worker's environment. OPENBLAS_CORETYPE is removed so that OpenBLAS picks its kernels for the
+ * CPU it runs on: some machines pin it (this project's build VMs set Haswell, i.e. AVX2, on an
+ * AVX-512 CPU), which halves PyTorch's matmul speed (2048^3 at 2 threads, measured: 188 GFLOP/s
+ * pinned, 360 detected) and would make the baseline unfair. CHAMLAB_OPENBLAS_CORETYPE pins it on purpose.
+ */
+export function torchWorkerEnv(threads: number, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, CHAMLAB_BENCH_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), PYTHONUNBUFFERED: '1' };
+  delete env.OPENBLAS_CORETYPE;
+  if (base.CHAMLAB_OPENBLAS_CORETYPE) env.OPENBLAS_CORETYPE = base.CHAMLAB_OPENBLAS_CORETYPE;
+  return env;
+}
+
 export class TorchWorker {
   private readonly lines: AsyncIterableIterator<string>;
   private stderr = '';
@@ -80,7 +95,7 @@ export class TorchWorker {
       // Same thread count as onnxruntime: torch's OpenMP pool (set in the worker) and OpenBLAS's own
       // pthread pool, which Debian's torch (BLAS_INFO=generic) does not size itself and which reads
       // its size from the environment when the library loads.
-      env: { ...process.env, CHAMLAB_BENCH_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), PYTHONUNBUFFERED: '1' },
+      env: torchWorkerEnv(threads),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     return new TorchWorker(child);

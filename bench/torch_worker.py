@@ -20,6 +20,7 @@ Requests (one per line) and replies:
   {"op": "quit"}
 Every reply has "ok": true, or "ok": false with "error".
 """
+import ctypes
 import importlib.util
 import json
 import os
@@ -73,6 +74,16 @@ def blas_info():
     return "unknown"
 
 
+def openblas_core():
+    """The kernel family OpenBLAS chose (e.g. Cooperlake = AVX-512, Haswell = AVX2), or None."""
+    try:
+        lib = ctypes.CDLL("libblas.so.3")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
+
+
 def info(req):
     dev = req.get("device", "cpu")
     out = {
@@ -89,8 +100,9 @@ def info(req):
         out["libblas"] = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     except OSError:
         pass
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        out["openblas_coretype"] = os.environ["OPENBLAS_CORETYPE"]
+    core = openblas_core()
+    if core:
+        out["openblas_core"] = core
     if dev == "cuda" and torch.cuda.is_available():
         out["device_name"] = torch.cuda.get_device_name(0)
         out["cuda"] = torch.version.cuda

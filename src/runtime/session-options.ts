@@ -3,6 +3,7 @@
  * in the README, section "src/runtime"). One place, so that the trainer, the placement report and the benchmarks
  * all run the graph the same way.
  */
+import * as os from 'node:os';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Backend } from './device';
 
@@ -28,10 +29,14 @@ export function sessionOptions(
   if (device === 'cpu') {
     Object.assign(base, {
       executionProviders: ['cpu'],
-      // intraOpNumThreads is left to ORT on purpose. Setting it to the core count (the obvious choice)
-      // measured 1.7-2x slower than ORT's own default on a busy 2-core machine: ORT's explicitly sized
-      // pool spins on every core between ops, which starves the other processes of a sweep and then
-      // itself. Inter-op parallelism ('parallel' mode) measured 1.4x slower: the step is a chain.
+      // One intra-op thread per core, explicitly. Left unset, onnxruntime-node 1.30 runs the pool with
+      // ONE thread on these VMs (measured: a 2-core machine's small train step took 3.5 s by default
+      // and 3.5 s at 1 thread, 2.1 s at 2; bench/FINDINGS.md section 3). Spinning is turned off: an
+      // explicitly sized pool that spins between ops starves other processes on a shared machine
+      // (a sweep, two test files, PyTorch in the benchmark) and then itself (1.9x slower under load),
+      // while without spinning it is as fast on an idle machine (2,113 ms against 2,167 ms).
+      intraOpNumThreads: os.availableParallelism(),
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
       executionMode: 'sequential',
       // Static shapes: the memory pattern planner allocates every step's intermediates once.
       enableMemPattern: true,
