@@ -220,6 +220,10 @@ export class Tensor {
   mean(axes?: number | number[], keepdims = false): Tensor {
     return this.reduce('ReduceMean', axes, keepdims);
   }
+  /** Sum of squares: one pass, without materializing x*x (norms of parameters and updates). */
+  sumSquares(axes?: number | number[], keepdims = false): Tensor {
+    return this.reduce('ReduceSumSquare', axes, keepdims);
+  }
   max(axes?: number | number[], keepdims = false): Tensor {
     return this.reduce('ReduceMax', axes, keepdims);
   }
@@ -236,6 +240,12 @@ export class Tensor {
   transpose(perm?: number[]): Tensor {
     const p = perm ?? this.shape.map((_, i) => this.rank - 1 - i);
     if (p.every((a, i) => a === i)) return this;
+    // A transpose of a transpose is one transpose of the original (or none): this is what removes
+    // the Transpose on every weight gradient, whose VJP transposes back what MatMul's VJP produced.
+    if (this.op === 'Transpose' && p.length === this.rank) {
+      const inner = this.attrs.perm as number[];
+      return this.inputs[0].transpose(p.map((a) => inner[a]));
+    }
     return this.graph.apply('Transpose', [this], { perm: p });
   }
   /** Swaps the last two axes (matrix transpose of a batch of matrices). */

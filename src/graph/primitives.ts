@@ -272,10 +272,16 @@ def('MatMul', {
   },
   vjp: (g, _y, [a, b]) => {
     const da = sumTo(g.matmul(b.mT), a.shape);
-    // x[...,k] @ W[k,n] (a weight): one GEMM over the flattened batch, not a batched product plus a sum
+    // x[...,k] @ W[k,n] (a weight): one GEMM over the flattened batch, not a batched product plus a sum.
+    // For x @ W^T (b = Transpose(W), the HF [out, in] layout) the GEMM is written as (g^T x)^T: the
+    // Transpose VJP then cancels the outer transpose, so dW = g^T x comes out of one GEMM in W's own
+    // layout instead of a GEMM followed by a Transpose node per weight.
+    const flat = (t: Tensor) => t.reshape([-1, t.shape[t.rank - 1]]);
     const db =
       b.rank === 2 && a.rank > 2
-        ? a.reshape([-1, a.shape[a.rank - 1]]).mT.matmul(g.reshape([-1, g.shape[g.rank - 1]]))
+        ? b.op === 'Transpose'
+          ? flat(g).mT.matmul(flat(a)).mT
+          : flat(a).mT.matmul(flat(g))
         : sumTo(a.mT.matmul(g), b.shape);
     return [da, db];
   },
@@ -336,6 +342,15 @@ def('ReduceMean', {
   // opset 17: ReduceMean/ReduceMax still take axes as an attribute
   emit: simple('ReduceMean', (y) => ({ axes: { ints: normAxes(y.attrs.axes, y.inputs[0].rank) }, keepdims: { i: y.attrs.keepdims ? 1 : 0 } })),
   cases: (r) => reduceCases(r, (x, a, k) => x.mean(a, k)),
+});
+
+def('ReduceSumSquare', {
+  label: 'sumSquares',
+  infer: reduceRule,
+  vjp: (g, _y, [x], attrs) => [x.mul(keep(g, x, attrs).mul(2))],
+  // opset 17: axes as an attribute (an input from opset 18)
+  emit: simple('ReduceSumSquare', (y) => ({ axes: { ints: normAxes(y.attrs.axes, y.inputs[0].rank) }, keepdims: { i: y.attrs.keepdims ? 1 : 0 } })),
+  cases: (r) => reduceCases(r, (x, a, k) => x.sumSquares(a, k)),
 });
 
 def('ReduceMax', {
@@ -507,6 +522,33 @@ def('Concat', {
         f: (a, b) => a.graph.apply('Concat', [a, b], { axis: -1 }),
       },
     ];
+  },
+});
+
+/**
+ * [x1, x2] -> [x2, x1], halves of the last axis swapped: RoPE's rotate-half without the sign (the
+ * model folds the sign into its sin table). The permutation is its own inverse and symmetric, so the
+ * VJP is the same swap: one Split + Concat each way, where Slice/Neg/Concat would cost two zero Pads
+ * and an Add in the backward.
+ */
+def('SwapHalves', {
+  label: 'swapHalves',
+  infer: ([x]) => {
+    const d = x.shape[x.rank - 1];
+    if (x.rank < 1 || typeof d !== 'number' || d % 2 !== 0) throw new Error(`the last axis must be static and even, got ${fmtShape(x.shape)}`);
+    return { dtype: x.dtype, shape: x.shape };
+  },
+  vjp: (g) => [g.graph.apply('SwapHalves', [g])],
+  emit: (e, y) => {
+    const x = y.inputs[0];
+    const h = (x.shape[x.rank - 1] as number) / 2;
+    const n = (s: string) => `${y.name}/${s}`;
+    e.node('Split', [e.v(x), e.i64([h, h])], [n('lo'), n('hi')], { axis: { i: x.rank - 1 } }, n('split'));
+    e.node('Concat', [n('hi'), n('lo')], [e.out(y)], { axis: { i: x.rank - 1 } }, y.name);
+  },
+  cases: (r) => {
+    const s = [r.int(1, 3), 2 * r.int(1, 3)];
+    return [{ name: `${fmtShape(s)}`, inputs: [{ shape: s }], f: (x) => x.graph.apply('SwapHalves', [x]) }];
   },
 });
 

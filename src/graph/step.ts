@@ -172,8 +172,10 @@ export function buildTrainStep(
   if (opts.updateRatio) {
     // the effective step size, after clipping, bias correction and weight decay as applied
     const ratio = g.scope('metrics/update_ratio', () => {
+      // ReduceSumSquare: one pass per tensor where Mul + ReduceSum took two (and a temporary)
+      const norm = (ts: Tensor[]) => ts.map((t) => t.sumSquares()).reduce((a, b) => a.add(b)).sqrt();
       const deltas = params.map((p) => next.get(nextName(p.name))!.sub(p));
-      return sumOfSquares(deltas).norm.div(sumOfSquares(params).norm.add(1e-30));
+      return norm(deltas).div(norm(params).add(1e-30));
     });
     g.output('update_ratio', ratio);
     metrics.push('update_ratio');

@@ -134,7 +134,9 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
   const rope = ropeTables(T, hd, m.ropeTheta);
   const toDtype = (a: Float64Array) => (g.dtype === 'float64' ? a : Float32Array.from(a));
   const cos = g.constant(toDtype(rope.cos), [T, hd]);
-  const sin = g.constant(toDtype(rope.sin), [T, hd]);
+  // sin with the rotate-half sign folded in: -sin on the first half of each row, +sin on the second.
+  const signedSin = rope.sin.map((v, i) => (i % hd < hd / 2 ? -v : v));
+  const sinSigned = g.constant(toDtype(signedSin), [T, hd]);
   const pos = g.apply('Iota', [], { shape: [T] });
   const causal = not(pos.reshape([1, T]).gt(pos.reshape([T, 1]))); // key position <= query position
   // The mask as an additive bias [T, T] (0 where a query may attend, MASKED above the diagonal), built
@@ -144,11 +146,11 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
   // 1/sqrt(head_dim) folded into the query's RoPE tables (constants): no pass over the [T, T] scores.
   const scale = 1 / Math.sqrt(hd);
   const cosQ = g.constant(toDtype(rope.cos.map((c) => c * scale)), [T, hd]);
-  const sinQ = g.constant(toDtype(rope.sin.map((s) => s * scale)), [T, hd]);
+  const sinQ = g.constant(toDtype(signedSin.map((s) => s * scale)), [T, hd]);
 
-  /** rotate_half(x) = [-x2, x1] for x = [x1, x2] split at head_dim / 2. */
-  const rotateHalf = (x: Tensor) => concat([x.slice([hd / 2], [hd], [-1]).neg(), x.slice([0], [hd / 2], [-1])], -1);
-  const applyRope = (x: Tensor, c = cos, s = sin) => x.mul(c).add(rotateHalf(x).mul(s));
+  // rotate_half(x) * sin = [-x2, x1] * sin = swap(x) * [-sin1, sin2]: the sign lives in the table,
+  // and the swap is a primitive whose VJP is itself (no Neg, no Pads in the backward).
+  const applyRope = (x: Tensor, c = cos, s = sinSigned) => x.mul(c).add(g.apply('SwapHalves', [x]).mul(s));
 
   const layerRms: Tensor[] = [];
   const maxAttnLogit: Tensor[] = [];
@@ -211,7 +213,13 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
   let x = g.scope('embed', () => gather(W(EMBED), inputIds)); // [B, T, d]
   for (let i = 0; i < m.layers; i++) {
     x = g.scope(`layers.${i}`, () => block(i, x));
-    layerRms.push(g.scope('metrics', () => stopGradient(x).pow(2).mean().sqrt()));
+    layerRms.push(
+      g.scope('metrics', () => {
+        const n = x.shape.reduce<number | null>((a, d) => (a !== null && typeof d === 'number' ? a * d : null), 1);
+        // one pass (ReduceSumSquare) when the element count is static; symbolic batch: square + mean
+        return (n !== null ? stopGradient(x).sumSquares().mul(1 / n) : stopGradient(x).pow(2).mean()).sqrt();
+      }),
+    );
   }
   const logits = g.scope('head', () => rmsNorm(x, W(FINAL_NORM), m.normEps).matmul(W(m.tieEmbeddings ? EMBED : LM_HEAD).mT));
 
