@@ -129,6 +129,26 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] {
 
 // ---------------------------------------------------------------------------------------------------
 
+/**
+ * A broadcasting binary op. An operand that is an Expand is replaced by the Expand's input when
+ * broadcasting gives the same result shape anyway: reductions' VJPs expand their gradient back to
+ * the input's shape, and the Mul or Add that consumes it would broadcast the small tensor itself,
+ * so the Expand (a full-size copy) is dropped.
+ */
+function elementwise(op: string, a: Tensor, b: Tensor): Tensor {
+  let out: Dim[];
+  try {
+    out = broadcastShapes(a.shape, b.shape);
+  } catch {
+    return a.graph.apply(op, [a, b]); // apply reports the mismatch with the op and scope
+  }
+  const same = (s: Shape) => s.length === out.length && s.every((d, i) => d === out[i]);
+  const unexpand = (t: Tensor, other: Tensor) => (t.op === 'Expand' && same(broadcastShapes(t.inputs[0].shape, other.shape)) ? t.inputs[0] : t);
+  const a2 = unexpand(a, b);
+  const b2 = unexpand(b, a2);
+  return a.graph.apply(op, [a2, b2]);
+}
+
 let graphCounter = 0;
 
 /**
@@ -163,20 +183,20 @@ export class Tensor {
   }
 
   add(o: TensorLike): Tensor {
-    return this.graph.apply('Add', [this, this.lift(o)]);
+    return elementwise('Add', this, this.lift(o));
   }
   sub(o: TensorLike): Tensor {
-    return this.graph.apply('Sub', [this, this.lift(o)]);
+    return elementwise('Sub', this, this.lift(o));
   }
   /** o - this (for `1 - x` without building a constant by hand). */
   rsub(o: TensorLike): Tensor {
-    return this.graph.apply('Sub', [this.lift(o), this]);
+    return elementwise('Sub', this.lift(o), this);
   }
   mul(o: TensorLike): Tensor {
-    return this.graph.apply('Mul', [this, this.lift(o)]);
+    return elementwise('Mul', this, this.lift(o));
   }
   div(o: TensorLike): Tensor {
-    return this.graph.apply('Div', [this, this.lift(o)]);
+    return elementwise('Div', this, this.lift(o));
   }
   /** Power with a constant exponent. */
   pow(exponent: number): Tensor {
