@@ -66,7 +66,7 @@ export interface BenchArgs {
 }
 
 /** Timed steps per side when --steps is not given: enough for a median, short enough for CI-less runs. */
-const DEFAULT_STEPS: Record<string, number> = { micro: 4, tiny: 12, small: 6, gpu: 10 };
+const DEFAULT_STEPS: Record<string, number> = { micro: 4, tiny: 12, small: 10, gpu: 10 };
 
 export function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = {
