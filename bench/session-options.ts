@@ -42,20 +42,21 @@ const spec = SpecSchema.parse({
 
 const cores = os.availableParallelism();
 const chosen = sessionOptions('cpu');
+const { intraOpNumThreads: _threads, extra: _extra, ...unthreaded } = chosen;
 const candidates: Record<string, InferenceSession.SessionOptions> = {
   chosen,
   'ort defaults': { executionProviders: ['cpu'], logSeverityLevel: 3 },
   'level disabled': { ...chosen, graphOptimizationLevel: 'disabled' },
   'level basic': { ...chosen, graphOptimizationLevel: 'basic' },
   'level extended': { ...chosen, graphOptimizationLevel: 'extended' },
-  'intra-op = cores': { ...chosen, intraOpNumThreads: cores },
+  // what the runtime chose before 2026-11-27 10:00: thread count and spinning left to ORT
+  'threads left to ORT': unthreaded,
   'intra-op 1 thread': { ...chosen, intraOpNumThreads: 1 },
+  // ORT's pool threads spin while waiting for work; on a busy machine that steals the cores the
+  // other threads need, on an idle one it may save a wake-up per op.
+  'cores, spinning': { ...chosen, intraOpNumThreads: cores, extra: { session: { intra_op: { allow_spinning: '1' } } } },
   'memory pattern off': { ...chosen, enableMemPattern: false },
   'cpu arena off': { ...chosen, enableCpuMemArena: false },
-  // ORT's pool threads spin while waiting for work; on a busy machine that steals the cores the
-  // other threads need.
-  'cores, no spinning': { ...chosen, intraOpNumThreads: cores, extra: { session: { intra_op: { allow_spinning: '0' } } } },
-  'no spinning': { ...chosen, extra: { session: { intra_op: { allow_spinning: '0' } } } },
   'parallel mode': { ...chosen, executionMode: 'parallel', interOpNumThreads: cores },
 };
 
