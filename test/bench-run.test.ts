@@ -84,3 +84,13 @@ test('profile: phases come from the graph compiler\'s node names; the trace is s
   assert.equal(s.matmul.flops, 2 * 4 * 2 * 8);
   assert.deepEqual(s.by_phase.map((p) => p.phase), ['forward', 'backward']);
 });
+
+test('PyTorch worker environment: OpenBLAS picks its own kernels unless CHAMLAB_OPENBLAS_CORETYPE pins them', () => {
+  const { torchWorkerEnv } = require('../bench/torch') as typeof import('../bench/torch');
+  const env = torchWorkerEnv(2, { PATH: '/usr/bin', OPENBLAS_CORETYPE: 'Haswell' });
+  assert.equal(env.OPENBLAS_CORETYPE, undefined, 'a pinned AVX2 core type halves PyTorch matmul speed on AVX-512 machines');
+  assert.equal(env.OMP_NUM_THREADS, '2');
+  assert.equal(env.OPENBLAS_NUM_THREADS, '2');
+  assert.equal(env.PATH, '/usr/bin');
+  assert.equal(torchWorkerEnv(1, { OPENBLAS_CORETYPE: 'Haswell', CHAMLAB_OPENBLAS_CORETYPE: 'SkylakeX' }).OPENBLAS_CORETYPE, 'SkylakeX');
+});

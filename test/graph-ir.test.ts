@@ -174,3 +174,51 @@ test('grad builds backward nodes only on paths from the requested inputs', () =>
   assert.ok(!added.some((n) => n.startsWith('grad/branch_b/')), `branch_b was differentiated: ${added.join(' ')}`);
   assert.deepEqual(ga.shape, [4, 4]);
 });
+
+test('simplifications at build time: transposes compose, an Expand operand is read through', () => {
+  const g = new Graph('t');
+  const x = g.input('x', 'float32', [2, 3, 4]);
+  assert.equal(x.mT.mT, x, 'a transpose of its own inverse is the original tensor');
+  const t = x.transpose([2, 0, 1]).transpose([0, 2, 1]);
+  assert.equal(t.op, 'Transpose');
+  assert.equal(t.inputs[0], x, 'two transposes become one');
+  assert.deepEqual(t.attrs.perm, [2, 1, 0]);
+  assert.deepEqual(t.shape, [4, 3, 2]);
+  const c = g.input('c', 'float32', [2, 3, 1]);
+  const y = x.mul(c.expand([2, 3, 4]));
+  assert.deepEqual(y.inputs.map((i) => i.name), [x.name, c.name], 'the Mul broadcasts c itself');
+  const r = g.input('r', 'float32', [1, 1, 4]);
+  const z = c.add(r.expand([2, 3, 4]));
+  assert.deepEqual(z.inputs.map((i) => i.name), [c.name, r.name], 'c + r broadcasts to [2,3,4] by itself');
+  assert.deepEqual(z.shape, [2, 3, 4]);
+  // ...but not where the Expand is what gives the result its shape
+  const w = c.mul(c.expand([2, 3, 4]));
+  assert.equal(w.inputs[1].op, 'Expand', 'c * expand(c) keeps the Expand: without it the result would be [2,3,1]');
+  assert.deepEqual(w.shape, [2, 3, 4]);
+});
+
+test('x @ W^T: the weight gradient is one GEMM in W\'s layout, with no Transpose after it', async () => {
+  const g = new Graph('t');
+  const x = g.input('x', 'float32', [2, 3, 4]);
+  const W = g.param('W', [5, 4]);
+  const loss = x.matmul(W.mT).mul(x.matmul(W.mT)).sum();
+  const [dW] = grad(loss, [W]);
+  assert.equal(dW.op, 'Add', 'two uses of W: the gradients add');
+  for (const part of dW.inputs) {
+    assert.equal(part.op, 'MatMul', `each part is the GEMM itself, not ${part.op}`);
+    assert.deepEqual(part.shape, [5, 4]);
+  }
+  const xv = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i));
+  const Wv = Float32Array.from({ length: 20 }, (_, i) => Math.cos(i));
+  g.output('dW', dW);
+  const out = await runGraph(g, { x: xv, W: Wv });
+  // loss = sum(y * y), y = x W^T: dW = sum over rows of 2 * y[r, o] * x[r, i]
+  const want = new Float32Array(20);
+  for (let r = 0; r < 6; r++)
+    for (let o = 0; o < 5; o++) {
+      let y = 0;
+      for (let i = 0; i < 4; i++) y += xv[r * 4 + i] * Wv[o * 4 + i];
+      for (let i = 0; i < 4; i++) want[o * 4 + i] += 2 * y * xv[r * 4 + i];
+    }
+  close(out.dW as Float32Array, want, 1e-4);
+});
