@@ -10,8 +10,8 @@
 #
 #   bench/gpu-check.sh [--deb FILE.deb] [--icd FILE.json] [--steps N] [--small] [--skip-gradcheck]
 #
-# Needs dist/ (npm run build) and node_modules/, or, on a machine without them, what
-# bench/gpu-pack.sh puts in .tmp/gpu (carry `dist` and `.tmp/gpu`). Prints a summary; exits non-zero
+# Needs dist/ (npm run build), and Node >= 20 and node_modules/ or, on a machine without them, what
+# bench/gpu-pack.sh puts in .tmp/gpu (carry `dist` and `.tmp/gpu`; see bench/gpu-node.sh). Prints a summary; exits non-zero
 # if any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,17 +38,8 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 if [ ! -f dist/src/cli/main.js ] || [ ! -f dist/bench/gpu-train.js ]; then
   echo "gpu-check: dist/ is missing or stale; run 'npm run build' first" >&2; exit 2
 fi
-if [ ! -d node_modules/onnxruntime-node ]; then
-  if [ -f "$WORK/node_modules.tar.gz" ] && [ ! -d "$WORK/node_modules" ]; then
-    # bench/gpu-pack.sh stored paths as node_modules/...: unpack beside, reach them through NODE_PATH.
-    tar xzf "$WORK/node_modules.tar.gz" -C "$WORK"
-  fi
-  if [ -d "$WORK/node_modules/onnxruntime-node" ]; then
-    export NODE_PATH=$WORK/node_modules
-  else
-    echo "gpu-check: no node_modules (carry node_modules, or .tmp/gpu from bench/gpu-pack.sh)" >&2; exit 2
-  fi
-fi
+# Node and node_modules: the machine's, else the packed ones (bench/gpu-pack.sh).
+source "$ROOT/bench/gpu-node.sh"
 
 # --- Vulkan loader -----------------------------------------------------------------------------
 has_loader() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; }
@@ -92,26 +83,26 @@ done
 unset VK_ICD_FILENAMES
 echo "vulkan driver: $ICD"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/gpu: /'
-echo "node $(node --version), $(nproc) cores"
+echo "node $("$NODE" --version), $(nproc) cores"
 
 status=0
 # --- gradcheck ---------------------------------------------------------------------------------
 if [ $GRADCHECK = 1 ]; then
   echo; echo "== chamlab gradcheck"
-  node bin/chamlab.js gradcheck; rc=$?
+  "$NODE" bin/chamlab.js gradcheck; rc=$?
   echo "gradcheck exit $rc"; [ $rc = 0 ] || status=1
 fi
 
 # --- training on WebGPU ------------------------------------------------------------------------
 echo; echo "== $STEPS-step tiny training on WebGPU"
-node dist/bench/gpu-train.js --steps "$STEPS" --size tiny 2>&1 | grep -v '^Warning: maxDynamic'; rc=${PIPESTATUS[0]}
+"$NODE" dist/bench/gpu-train.js --steps "$STEPS" --size tiny 2>&1 | grep -v '^Warning: maxDynamic'; rc=${PIPESTATUS[0]}
 echo "tiny training exit $rc"; [ $rc = 0 ] || status=1
 if [ $SMALL = 1 ]; then
   echo; echo "== $STEPS-step small (5.6M) training on WebGPU"
-  node dist/bench/gpu-train.js --steps "$STEPS" --size small 2>&1 | grep -v '^Warning: maxDynamic'; rc=${PIPESTATUS[0]}
+  "$NODE" dist/bench/gpu-train.js --steps "$STEPS" --size small 2>&1 | grep -v '^Warning: maxDynamic'; rc=${PIPESTATUS[0]}
   echo "small training exit $rc"; [ $rc = 0 ] || status=1
   echo; echo "== the same on the CPU of this machine, for scale"
-  node dist/bench/gpu-train.js --steps 6 --size small --device cpu --no-compare 2>&1 | tail -n 2
+  "$NODE" dist/bench/gpu-train.js --steps 6 --size small --device cpu --no-compare 2>&1 | tail -n 2
 fi
 echo; [ $status = 0 ] && echo "gpu-check: OK" || echo "gpu-check: FAILED"
 exit $status

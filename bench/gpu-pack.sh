@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Prepares what bench/gpu-check.sh needs on a machine that cannot reach a registry, small enough to
-# carry (the device runner takes 64 MiB of ignored files): .tmp/gpu/ with
-#   - node_modules.tar.gz: only the files the gradcheck and the training actually load (traced from
-#     require.cache on a CPU run) plus onnxruntime-node's linux-x64 native libraries;
+# Prepares what bench/gpu-check.sh and bench/gpu.sh need on a machine that cannot reach a registry,
+# small enough to carry (the device runner takes 64 MiB of ignored files): .tmp/gpu/ with
+#   - node_modules.tar.gz: only the files the gradcheck, the training and the benchmark actually load
+#     (traced from require.cache on CPU runs) plus onnxruntime-node's linux-x64 native libraries;
+#   - node.xz: this machine's Node binary (the GPU images have none);
 #   - libvulkan1_*.deb: Debian's Vulkan loader (apt-get download), unpacked there by gpu-check.sh.
 # Carry `dist` and `.tmp/gpu`; gpu-check.sh unpacks the modules when node_modules/ is absent.
 set -euo pipefail
@@ -22,6 +23,8 @@ export CHAMLAB_TRACE=$trace/files
 node -r "$trace/hook.js" bin/chamlab.js gradcheck >/dev/null
 node -r "$trace/hook.js" dist/bench/gpu-train.js --steps 2 --device cpu --no-compare >/dev/null
 node -r "$trace/hook.js" dist/src/runtime/probe-child.js adapter >/dev/null || true
+# bench/gpu.sh's side-by-side run (bench/run.js): the same modules plus the benchmark's own.
+node -r "$trace/hook.js" dist/bench/run.js --config micro --steps 1 --warmup 1 --no-torch --no-peak --no-compile --json >/dev/null
 
 # Loaded files, every package.json of the packages they belong to (module resolution reads nested
 # ones too: onnxruntime-common's dist/cjs/package.json says "commonjs"), the native part.
@@ -34,6 +37,11 @@ node -r "$trace/hook.js" dist/src/runtime/probe-child.js adapter >/dev/null || t
 } | sort -u > "$trace/list"
 tar czf "$OUT/node_modules.tar.gz" -T "$trace/list"
 rm -rf "$trace"
+
+# Node itself: the CUDA images have Python but no Node (bench/gpu-node.sh unpacks it there).
+if [ ! -f "$OUT/node.xz" ]; then
+  xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$OUT/node.xz.part" && mv "$OUT/node.xz.part" "$OUT/node.xz"
+fi
 
 if ! ls "$OUT"/libvulkan1_*.deb >/dev/null 2>&1; then
   (cd "$OUT" && apt-get download libvulkan1)

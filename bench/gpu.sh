@@ -19,16 +19,14 @@
 #   otherwise bench/run.js falls back to PyTorch on the CPU and prints a note saying so.
 #   TF32 is off in PyTorch by default for matmuls (float32 proper), which matches WebGPU's f32.
 #
-# Needs: node >= 20 on PATH (or NODE=/path/to/node), and the project built (`npm ci && npm run build`;
-# node_modules/onnxruntime-node must be there). CHAMLAB_PYTHON selects the Python that has torch.
+# Needs: the project built (`npm run build`), and Node >= 20 and node_modules on the machine, or what
+# bench/gpu-pack.sh puts in .tmp/gpu (see bench/gpu-node.sh). CHAMLAB_PYTHON selects the Python that has torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-NODE=${NODE:-node}
-
-command -v "$NODE" >/dev/null || { echo "gpu.sh: node not found (set NODE=/path/to/node, Node >= 20)" >&2; exit 1; }
 [ -f dist/bench/run.js ] || { echo "gpu.sh: dist/bench/run.js missing: run 'npm run build' first" >&2; exit 1; }
-[ -d node_modules/onnxruntime-node ] || { echo "gpu.sh: node_modules/onnxruntime-node missing: run 'npm ci' first" >&2; exit 1; }
+# Node and node_modules: the machine's, else the packed ones (bench/gpu-pack.sh).
+source "$ROOT/bench/gpu-node.sh"
 
 # Vulkan loader: the system's, else the bundled Debian package unpacked locally.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
