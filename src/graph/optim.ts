@@ -17,9 +17,10 @@ export interface AdamWConfig {
   grad_clip?: number | null;
 }
 
-/** sqrt(sum over all tensors of sum(g^2)). */
+/** sqrt(sum over all tensors of sum(g^2)), one ReduceSumSquare pass per tensor (no squares kept). */
 export function globalNorm(grads: readonly Tensor[]): Tensor {
-  return sumOfSquares(grads).norm;
+  if (grads.length === 0) throw new GraphError('globalNorm: no gradients');
+  return grads.map((g) => g.sumSquares()).reduce((a, b) => a.add(b)).sqrt();
 }
 
 /** The global norm and each gradient's elementwise square (AdamW's v update reuses the squares). */

@@ -10,7 +10,7 @@
 import { dropout } from './dropout';
 import { type DType, type Dim, type FloatDType, Graph, GraphError, type ParamInfo, type Tensor } from './ir';
 import { grad } from './autodiff';
-import { type AdamWConfig, adamwScalars, adamwUpdate, clipCoef, sumOfSquares } from './optim';
+import { type AdamWConfig, adamwScalars, adamwUpdate, clipCoef, globalNorm, sumOfSquares } from './optim';
 
 export const NEXT_PREFIX = 'next.';
 export const ADAM_M_PREFIX = 'adam_m.';
@@ -172,10 +172,8 @@ export function buildTrainStep(
   if (opts.updateRatio) {
     // the effective step size, after clipping, bias correction and weight decay as applied
     const ratio = g.scope('metrics/update_ratio', () => {
-      // ReduceSumSquare: one pass per tensor where Mul + ReduceSum took two (and a temporary)
-      const norm = (ts: Tensor[]) => ts.map((t) => t.sumSquares()).reduce((a, b) => a.add(b)).sqrt();
       const deltas = params.map((p) => next.get(nextName(p.name))!.sub(p));
-      return norm(deltas).div(norm(params).add(1e-30));
+      return globalNorm(deltas).div(globalNorm(params).add(1e-30));
     });
     g.output('update_ratio', ratio);
     metrics.push('update_ratio');

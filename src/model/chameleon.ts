@@ -25,7 +25,6 @@
  *   gradient norm (`grad_norm`) and the update-to-parameter norm ratio (`update_ratio`).
  */
 import {
-  concat,
   gather,
   layerNorm,
   logsumexp,
@@ -36,6 +35,8 @@ import {
   stopGradient,
   takeAlongAxis,
   where,
+  isStatic,
+  numel,
   type Dim,
   type Graph,
   type Tensor,
@@ -214,11 +215,10 @@ export function buildChameleon(g: Graph, m: ModelDims, opts: ChameleonOptions): 
   for (let i = 0; i < m.layers; i++) {
     x = g.scope(`layers.${i}`, () => block(i, x));
     layerRms.push(
-      g.scope('metrics', () => {
-        const n = x.shape.reduce<number | null>((a, d) => (a !== null && typeof d === 'number' ? a * d : null), 1);
+      g.scope('metrics', () =>
         // one pass (ReduceSumSquare) when the element count is static; symbolic batch: square + mean
-        return (n !== null ? stopGradient(x).sumSquares().mul(1 / n) : stopGradient(x).pow(2).mean()).sqrt();
-      }),
+        (isStatic(x.shape) ? stopGradient(x).sumSquares().mul(1 / (numel(x.shape) as number)) : stopGradient(x).pow(2).mean()).sqrt(),
+      ),
     );
   }
   const logits = g.scope('head', () => rmsNorm(x, W(FINAL_NORM), m.normEps).matmul(W(m.tieEmbeddings ? EMBED : LM_HEAD).mT));

@@ -9,8 +9,6 @@ import {
   buildTrainStep,
   grad,
   Graph,
-  globalNorm,
-  nextName,
   type AdamWConfig,
   type BuildFn,
   type Dim,
