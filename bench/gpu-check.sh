@@ -11,7 +11,7 @@
 #   bench/gpu-check.sh [--deb FILE.deb] [--icd FILE.json] [--steps N] [--small] [--skip-gradcheck]
 #
 # Needs dist/ (npm run build), and Node >= 20 and node_modules/ or, on a machine without them, what
-# bench/gpu-pack.sh puts in .tmp/gpu (carry `dist` and `.tmp/gpu`; see bench/gpu-node.sh). Prints a summary; exits non-zero
+# bench/gpu-pack.sh puts in .tmp/gpu (carry `dist` and `.tmp/gpu`; see bench/gpu-env.sh). Prints a summary; exits non-zero
 # if any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,60 +29,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-WORK=$ROOT/.tmp/gpu
-mkdir -p "$WORK"
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$WORK/xdg}
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 # --- JavaScript dependencies -------------------------------------------------------------------
 if [ ! -f dist/src/cli/main.js ] || [ ! -f dist/bench/gpu-train.js ]; then
   echo "gpu-check: dist/ is missing or stale; run 'npm run build' first" >&2; exit 2
 fi
-# Node and node_modules: the machine's, else the packed ones (bench/gpu-pack.sh).
-source "$ROOT/bench/gpu-node.sh"
-
-# --- Vulkan loader -----------------------------------------------------------------------------
-has_loader() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; }
-if has_loader && [ -z "$DEB" ]; then
-  echo "vulkan loader: system ($(ldconfig -p | grep -m1 'libvulkan\.so\.1 ' | awk '{print $NF}'))"
-else
-  [ -n "$DEB" ] || DEB=$(ls "$WORK"/libvulkan1_*.deb 2>/dev/null | head -n1)
-  if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
-    echo "gpu-check: no Vulkan loader on this machine and no libvulkan1 .deb (pass --deb, or put one in $WORK;" >&2
-    echo "  on a Debian machine with network: apt-get download libvulkan1)" >&2
-    exit 2
-  fi
-  rm -rf "$WORK/vulkan" && mkdir -p "$WORK/vulkan"
-  if command -v dpkg >/dev/null; then
-    dpkg -x "$DEB" "$WORK/vulkan"
-  else
-    # No dpkg (not Debian-based): a .deb is an ar archive holding data.tar.*.
-    (cd "$WORK/vulkan" && ar x "$DEB" && tar xf data.tar.* && rm -f data.tar.* control.tar.* debian-binary)
-  fi
-  LIBDIR=$(dirname "$(find "$WORK/vulkan" -name 'libvulkan.so.1*' | head -n1)")
-  export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  echo "vulkan loader: $(basename "$DEB") unpacked into $LIBDIR"
-fi
-
-# --- Vulkan driver (ICD) -----------------------------------------------------------------------
-if [ -z "$ICD" ]; then
-  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
-           /usr/share/vulkan/icd.d/lvp_icd.json /usr/share/vulkan/icd.d/lvp_icd.x86_64.json; do
-    [ -f "$f" ] && { ICD=$f; break; }
-  done
-fi
-if [ -z "$ICD" ] || [ ! -f "$ICD" ]; then
-  echo "gpu-check: no Vulkan ICD found (pass --icd FILE.json)" >&2; exit 2
-fi
-export VK_DRIVER_FILES=$ICD
-# The NVIDIA ICD names its library (libGLX_nvidia.so.0) without a path: make the driver's lib dir
-# visible where containers mount it.
-for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
-  [ -d "$d" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-done
-unset VK_ICD_FILENAMES
-echo "vulkan driver: $ICD"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/gpu: /'
+# Node, node_modules, the Vulkan loader and driver: bench/gpu-env.sh (shared with bench/gpu.sh).
+source "$ROOT/bench/gpu-env.sh"
 echo "node $("$NODE" --version), $(nproc) cores"
 
 status=0

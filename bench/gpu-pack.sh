@@ -38,7 +38,7 @@ node -r "$trace/hook.js" dist/bench/run.js --config micro --steps 1 --warmup 1 -
 tar czf "$OUT/node_modules.tar.gz" -T "$trace/list"
 rm -rf "$trace"
 
-# Node itself: the CUDA images have Python but no Node (bench/gpu-node.sh unpacks it there).
+# Node itself: the CUDA images have Python but no Node (bench/gpu-env.sh unpacks it there).
 if [ ! -f "$OUT/node.xz" ]; then
   xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$OUT/node.xz.part" && mv "$OUT/node.xz.part" "$OUT/node.xz"
 fi
