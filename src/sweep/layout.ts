@@ -1,0 +1,103 @@
+/**
+ * The sweep folder: one definition of its files and format, for the sweep layer that writes it and
+ * for reports and notebooks that read it.
+ *
+ *   <out>/<name>/<sweep-hash12>/
+ *     sweep.yaml   the sweep spec as resolved (with its `sweep` section), full hash in the header
+ *     sweep.json   SweepState: every member, its run folder and where it stands (rewritten atomically)
+ *     sweep.log    one line per member event, appended
+ *
+ * Members are ordinary runs: each lives in its own run folder (src/runs/layout.ts), keyed by the
+ * member's hash, so a member finished by an earlier sweep or by `chamlab train` is reused.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../../dsl/errors';
+import { fromJsonLine, type RunStatus } from '../runs/layout';
+
+export const SWEEP_FORMAT = 'chamlab.sweep/1';
+
+export const SWEEP_FILES = { spec: 'sweep.yaml', state: 'sweep.json', log: 'sweep.log' } as const;
+
+/** `<out>/<name>/<first 12 hex digits of the sweep spec's hash>`. */
+export function sweepFolder(out: string, name: string, sweepHash: string): string {
+  return path.join(out, name, sweepHash.slice(0, 12));
+}
+
+/** pending: not started yet; the rest are the member run's own status. */
+export type MemberStatus = 'pending' | RunStatus;
+
+export interface SweepMemberRecord {
+  /** Position in the plan (planSweep order). */
+  index: number;
+  /** The member's resolved-spec hash (its run folder's key). */
+  hash: string;
+  /** Dotted path -> value this member sets. */
+  overrides: Record<string, unknown>;
+  /** The overrides in one line for legends and tables: `model.qk_norm=false, optimizer.lr=0.03`. */
+  label: string;
+  /** The member's run folder, relative to the sweep folder. */
+  run_dir: string;
+  status: MemberStatus;
+  /** A crash's one-line error (status failed), else null. */
+  error: string | null;
+  steps_done: number;
+  final_eval_loss: number | null;
+  best_eval_loss: number | null;
+  /** Step of the divergence that stopped the member, or of the first one warned about. */
+  diverged_at: number | null;
+  tokens_per_s: number | null;
+  /** Slurm array task id when the member ran (or runs) through Slurm. */
+  slurm_task: string | null;
+}
+
+export interface SweepState {
+  format: typeof SWEEP_FORMAT;
+  name: string;
+  /** Full hash of the sweep spec (the file with its sweep section, resolved). */
+  hash: string;
+  /** The swept dotted paths, in plan order (grid keys, zip keys, random keys, train.seed). */
+  keys: string[];
+  executor: 'local' | 'slurm';
+  /** The Slurm job id of the latest array submission, else null. */
+  slurm_job: string | null;
+  created_at: string;
+  updated_at: string;
+  members: SweepMemberRecord[];
+}
+
+/** One member's overrides as a legend label. */
+export function memberLabel(overrides: Record<string, unknown>): string {
+  const parts = Object.entries(overrides).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return parts.length ? parts.join(', ') : '(base)';
+}
+
+/** Reads sweep.json of a sweep folder; null when `dir` has none. */
+export function readSweepState(dir: string): SweepState | null {
+  const file = path.join(dir, SWEEP_FILES.state);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new UserError(`cannot read: ${(e as Error).message}`, file);
+  }
+  let s: SweepState;
+  try {
+    s = fromJsonLine<SweepState>(text);
+  } catch (e) {
+    throw new UserError(`not JSON (${(e as Error).message}); rerun the sweep command to rewrite it`, file);
+  }
+  if (s?.format !== SWEEP_FORMAT || !Array.isArray(s.members))
+    throw new UserError(`not a chamlab sweep state (format ${JSON.stringify(s?.format)}, expected ${SWEEP_FORMAT})`, file);
+  return s;
+}
+
+export function isSweepFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, SWEEP_FILES.state));
+}
+
+/** A member's run folder as an absolute path. */
+export function memberRunDir(sweepDir: string, m: SweepMemberRecord): string {
+  return path.resolve(sweepDir, m.run_dir);
+}
