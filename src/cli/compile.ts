@@ -1,5 +1,5 @@
 /** `chamlab compile FILE [--set ...] --out DIR [--shapes-only] [--json]`: ONNX graphs and a manifest. */
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

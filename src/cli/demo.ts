@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { isUserError, UserErrors } from '../../dsl/errors';
 import { loadSpec, planSweep } from '../../dsl';
 import { summarizeSpec } from '../../dsl/summary';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs } from './common';
 
 /** The package's experiments/ folder (dist/src/cli -> package root). */

@@ -2,7 +2,7 @@
  * `chamlab grad FILE [--set ...] --weights W.safetensors --batch B.json --out OUT.safetensors [--device cpu|gpu]`:
  * loss, logits and every parameter's gradient (dropout off), for comparison with another implementation.
  */
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

@@ -4,7 +4,7 @@
  * tiny composite model and a tiny Chameleon (pre and swin, QK-Norm, GQA, z-loss).
  * Exits 1 if any relative error exceeds 1e-6 (or an op has no gradcheck cases).
  */
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 

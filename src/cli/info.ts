@@ -1,5 +1,5 @@
 /** `chamlab info FILE [--set path=value ...] [--json]`: parameters, FLOPs and memory, without building weights. */
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

@@ -1,6 +1,6 @@
 /** `chamlab init FILE [--set ...] --out W.safetensors [--seed N]`: seeded initial weights under HF names. */
 import * as path from 'node:path';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

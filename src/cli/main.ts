@@ -3,13 +3,7 @@
  * loaded only when called, so `chamlab show` never pays for loading onnxruntime.
  */
 import { isUserError, UserErrors } from '../../dsl/errors';
-
-export interface Command {
-  /** One line for `chamlab help`. */
-  summary: string;
-  /** Runs the command; returns the process exit code. Throw UserError for user mistakes. */
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command';
 
 const commands: Record<string, () => Command> = {
   validate: () => require('./validate').command,
@@ -24,6 +18,11 @@ const commands: Record<string, () => Command> = {
   data: () => require('./data').command,
   placement: () => require('./placement').command,
   demo: () => require('./demo').command,
+  train: () => require('./train').command,
+  sweep: () => require('./sweep').command,
+  report: () => require('./report').command,
+  generate: () => require('./generate').command,
+  kernel: () => require('./kernel').command,
 };
 
 function loadCommand(name: string): Command | undefined {
@@ -56,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd) {
     process.stderr.write(`chamlab: unknown command '${name}'; run 'chamlab help' for the list\n`);
     return 2;
+  }
+  if (cmd.help && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(cmd.help.trimEnd() + '\n');
+    return 0;
   }
   try {
     return await cmd.run(rest);

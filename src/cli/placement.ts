@@ -4,7 +4,7 @@
  * silent CPU fallback under WebGPU (each one costs device<->host copies every step) is visible.
  * Without --verbose: counts per provider and every CPU fallback; with it: every node.
  */
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';

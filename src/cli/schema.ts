@@ -1,7 +1,7 @@
 /** `chamlab schema [--out FILE]`: the JSON Schema for spec files (editors, yaml-language-server). */
 import * as fs from 'node:fs';
 import { jsonSchema } from '../../dsl';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs } from './common';
 
 export const command: Command = {

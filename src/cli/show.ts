@@ -2,7 +2,7 @@
 import { stringify } from 'yaml';
 import { UserError } from '../../dsl/errors';
 import { canonicalize, loadSpec } from '../../dsl';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 
 export const command: Command = {

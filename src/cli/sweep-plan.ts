@@ -1,7 +1,7 @@
 /** `chamlab sweep-plan FILE [--json]`: the members of the spec's sweep, each with its own hash. */
 import { UserError } from '../../dsl/errors';
 import { canonicalize, loadSpec, planSweep } from '../../dsl';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 
 export const command: Command = {

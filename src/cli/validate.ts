@@ -1,7 +1,7 @@
 /** `chamlab validate FILE...`: exit 0 when every spec (and every member of its sweep) resolves. */
 import { isUserError, UserError, UserErrors } from '../../dsl/errors';
 import { loadSpec, planSweep } from '../../dsl';
-import type { Command } from './main';
+import type { Command } from './command';
 import { parseCommandArgs } from './common';
 
 export const command: Command = {

@@ -1,0 +1,9 @@
+/** What every `chamlab` command file exports as `command`: the dispatcher (main.ts) only needs this. */
+export interface Command {
+  /** One line for `chamlab help`. */
+  summary: string;
+  /** Printed by `chamlab <command> --help`: usage line, options, an example. */
+  help?: string;
+  /** Runs the command; returns the process exit code. Throw UserError for user mistakes. */
+  run(args: string[]): Promise<number>;
+}
