@@ -211,6 +211,8 @@ export const TrainSchema = z.strictObject({
   eval_batches: posInt.default(4),
   /** Write a checkpoint every N steps (0: only at the end). */
   checkpoint_every: nonNegInt.default(500).describe('Write a checkpoint every N steps (0: only at the end).'),
+  /** Checkpoints kept: the newest N, plus the one with the best held-out loss. */
+  keep_checkpoints: posInt.default(3).describe('Checkpoints kept: the newest N, plus the one with the best held-out loss.'),
   log_every: posInt.default(1),
   divergence: DivergenceSchema.prefault({}),
 });

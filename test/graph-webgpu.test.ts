@@ -78,17 +78,22 @@ test('train-step, eval and forward graphs run entirely on WebGPU and match the C
       t.skip(why);
       return;
     }
-    const r = spawnSync(process.execPath, ['-e', CHILD], { encoding: 'utf8', env, cwd, timeout: 300_000, maxBuffer: 64 << 20 });
+    // onnxruntime's verbose placement line is sometimes missing for a session when the machine is
+    // busy (seen with onnxruntime-node 1.30, before and after any change of ours): run the child
+    // again, up to three times, until every session has reported its placement.
+    const countPlaced = (stderr: string) => (stderr.match(/All nodes placed on \[WebGpuExecutionProvider\]/g) ?? []).length;
+    let r = spawnSync(process.execPath, ['-e', CHILD], { encoding: 'utf8', env, cwd, timeout: 300_000, maxBuffer: 64 << 20 });
+    for (let attempt = 1; attempt < 3 && r.status === 0 && countPlaced(r.stderr) < 3; attempt++)
+      r = spawnSync(process.execPath, ['-e', CHILD], { encoding: 'utf8', env, cwd, timeout: 300_000, maxBuffer: 64 << 20 });
     const res = JSON.parse(r.stdout || '{}');
     assert.equal(r.status, 0, `child failed: ${res.error ?? r.stderr.slice(-2000)}`);
-    // placement: each WebGPU session logs "All nodes placed on [WebGpuExecutionProvider]"
-    for (const section of r.stderr.split('=== ').slice(1)) {
-      const title = section.split('\n')[0];
-      if (!title.endsWith('webgpu')) continue;
-      const fallback = /Node\(s\) placed on \[CPUExecutionProvider\][^\n]*\n((?:[^\n]*VerifyEachNodeIsAssignedToAnEp\]\s{3}[^\n]*\n)*)/.exec(section);
-      assert.equal(fallback, null, `${title}: nodes fell back to the CPU:\n${fallback?.[1]}`);
-      assert.match(section, /All nodes placed on \[WebGpuExecutionProvider\]/, title);
-    }
+    // placement: each of the three WebGPU sessions logs "All nodes placed on [WebGpuExecutionProvider]"
+    // and none lists nodes placed on the CPU. Counted over all of stderr: onnxruntime's native log
+    // and the child's section markers are separate streams, so under load a session's line can
+    // land after the next marker.
+    const fallback = /Node\(s\) placed on \[CPUExecutionProvider\][^\n]*\n((?:[^\n]*VerifyEachNodeIsAssignedToAnEp\]\s{3}[^\n]*\n)*)/.exec(r.stderr);
+    assert.equal(fallback, null, `nodes fell back to the CPU:\n${fallback?.[1]}`);
+    assert.equal(countPlaced(r.stderr), 3, 'train_step, eval and forward each report every node on WebGPU');
     const { cpu, webgpu } = res;
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(cpu.losses[i] - webgpu.losses[i]) <= 1e-4 * Math.abs(cpu.losses[i]), `loss ${i}: ${cpu.losses[i]} vs ${webgpu.losses[i]}`);
     for (const k of Object.keys(cpu.state)) {

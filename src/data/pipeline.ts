@@ -52,10 +52,11 @@ export interface DataPipeline {
   /** Batches must be asked for in step order; a step ahead of the cursor replays the ones between. */
   nextBatch(step: number): Batch;
   /**
-   * The first n batches of held-out data, mixed like the whole run (or like one stage): the same
-   * every call and for every train.seed, so eval losses compare across steps and replicates.
+   * The first n batches of held-out data, mixed like the whole run (or like one stage, or from one
+   * source only): the same every call and for every train.seed, so eval losses compare across
+   * steps and replicates.
    */
-  evalBatches(n: number, opts?: { stage?: string }): Batch[];
+  evalBatches(n: number, opts?: { stage?: string; source?: string }): Batch[];
   cursor(): DataCursor;
   /** Same as cursor() (the name checkpoints use). */
   getCursor(): DataCursor;
@@ -128,14 +129,17 @@ export async function createDataPipeline(spec: Spec, opts: PipelineOptions): Pro
         if (batch.step === want) return batch;
       }
     },
-    evalBatches(n: number, o: { stage?: string } = {}): Batch[] {
-      const weights = (o.stage ? findStage(o.stage).weights : overallWeights(schedule)).filter(([name]) => sources.find((s) => s.name === name)!.holdout.length > 0);
+    evalBatches(n: number, o: { stage?: string; source?: string } = {}): Batch[] {
+      if (o.source !== undefined && !sources.some((s) => s.name === o.source))
+        throw new Error(`unknown source ${JSON.stringify(o.source)} (sources: ${sources.map((x) => x.name).join(', ')})`);
+      const mixture: Array<[string, number]> = o.source !== undefined ? [[o.source, 1]] : o.stage ? findStage(o.stage).weights : overallWeights(schedule);
+      const weights = mixture.filter(([name]) => sources.find((s) => s.name === name)!.holdout.length > 0);
       if (weights.length === 0) throw new Error('no source of this mixture has held-out documents (all holdout: 0)');
       const sum = weights.reduce((a, [, w]) => a + w, 0);
       const norm = weights.map(([k, w]) => [k, w / sum] as [string, number]);
       // Not seeded by train.seed: every seed replicate is evaluated on the very same batches.
       const ev = new TokenStream(streamSources('holdout'), encoder, ['eval'], S, mode);
-      return Array.from({ length: n }, (_, i) => batchOf(ev, norm, 'eval', i, o.stage ?? 'eval'));
+      return Array.from({ length: n }, (_, i) => batchOf(ev, norm, 'eval', i, o.source ?? o.stage ?? 'eval'));
     },
     cursor,
     getCursor: cursor,

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { OPSET, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
 import type { Spec } from '../../dsl/schema';
 import { UserError } from '../../dsl/errors';
+import { writeFileAtomic } from '../files';
 import { modelDims } from './config';
 import { buildModelGraphs } from './graphs';
 import { initWeights } from './init';
@@ -51,10 +52,73 @@ export interface Manifest {
   weights: { file: string; config: string; seed: number } | null;
 }
 
-function writeAtomic(file: string, bytes: Uint8Array | string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+/** The three graphs of a spec as ONNX bytes with their signatures: pure, no file is written. */
+export type GraphKey = 'train_step' | 'eval' | 'forward';
+export const GRAPH_KEYS: readonly GraphKey[] = ['train_step', 'eval', 'forward'];
+
+export interface CompiledGraphs {
+  bytes: Record<GraphKey, Uint8Array>;
+  graphs: Manifest['graphs'];
+  params: Manifest['params'];
+  state: Manifest['state'];
+}
+
+/**
+ * Builds and emits the train-step, eval and forward graphs. `docString` goes into every ONNX file
+ * (the spec name and hash for `compile`; a cache key where graphs are shared between runs).
+ */
+export function compileGraphs(spec: Spec, docString: string): CompiledGraphs {
+  const m = modelDims(spec.model);
+  const built = buildModelGraphs(spec);
+  const sgs: Record<GraphKey, StepGraph> = { train_step: built.trainStep, eval: built.eval, forward: built.forward };
+  const bytes = {} as CompiledGraphs['bytes'];
+  const graphs = {} as Manifest['graphs'];
+  for (const key of GRAPH_KEYS) {
+    const sg = sgs[key];
+    bytes[key] = toOnnx(sg.graph, { params: 'inputs', docString });
+    const s = signature(sg.graph, { params: 'inputs' });
+    graphs[key] = { file: `${key}.onnx`, bytes: bytes[key].length, inputs: s.inputs, outputs: s.outputs, metrics: sg.metrics };
+  }
+  const groups = new Map(paramTable(m).map((p) => [p.name, p.group]));
+  const ts = built.trainStep;
+  return {
+    bytes,
+    graphs,
+    params: ts.params.map((p) => ({ name: p.name, shape: p.shape, dtype: p.dtype, decay: p.decay, group: groups.get(p.name)! })),
+    state: {
+      convention: [
+        'parameters are inputs under their HF names in all three graphs',
+        'train_step inputs: batch (input_ids, labels), every <param>, adam_m.<param>, adam_v.<param> (zeros before step 1), step (int32, 1-based), lr, seed (int32)',
+        'train_step outputs: loss, the metrics, grad_norm, update_ratio, and next.<X> for every state input <X>: feed next.<X> back as <X> on the next step',
+        'eval: batch + params -> loss and metrics (dropout off); forward: input_ids + params -> logits',
+      ],
+      controls: ts.controls,
+      slots: ts.state.map((s) => ({ input: s.input, output: s.output, param: s.param, kind: s.kind, init: s.init })),
+    },
+  };
+}
+
+/** The manifest that describes compiled graphs written for a spec. */
+export function graphManifest(spec: Spec, hash: string, c: CompiledGraphs, opts: { shapesOnly: boolean; weights: Manifest['weights'] }): Manifest {
+  return {
+    format: 'chamlab.compile/1',
+    spec: { name: spec.name, hash },
+    opset: OPSET,
+    shapes_only: opts.shapesOnly,
+    batch: spec.train.batch,
+    seq_len: spec.data.seq_len,
+    graphs: c.graphs,
+    params: c.params,
+    state: c.state,
+    weights: opts.weights,
+  };
+}
+
+/** Writes the ONNX files and the manifest into `dir` (each file atomically). */
+export function writeGraphs(dir: string, c: CompiledGraphs, manifest: Manifest): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const key of GRAPH_KEYS) writeFileAtomic(path.join(dir, c.graphs[key].file), c.bytes[key]);
+  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 
 export interface CompileResult {
@@ -67,16 +131,7 @@ export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): C
   const t0 = performance.now();
   const m = modelDims(spec.model);
   fs.mkdirSync(outDir, { recursive: true });
-  const graphs = buildModelGraphs(spec);
-  const doc = `chamlab ${spec.name} spec ${opts.hash}`;
-  const entry = (key: 'train_step' | 'eval' | 'forward', sg: StepGraph) => {
-    const file = `${key}.onnx`;
-    const bytes = toOnnx(sg.graph, { params: 'inputs', docString: doc });
-    writeAtomic(path.join(outDir, file), bytes);
-    const s = signature(sg.graph, { params: 'inputs' });
-    return { file, bytes: bytes.length, inputs: s.inputs, outputs: s.outputs, metrics: sg.metrics };
-  };
-  const groups = new Map(paramTable(m).map((p) => [p.name, p.group]));
+  const compiled = compileGraphs(spec, `chamlab ${spec.name} spec ${opts.hash}`);
   let weights: Manifest['weights'] = null;
   if (!opts.shapesOnly) {
     const total = paramTable(m).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
@@ -87,32 +142,7 @@ export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): C
     writeHfConfig(configPathFor(file), m);
     weights = { file: 'weights.safetensors', config: 'config.json', seed: spec.train.seed };
   }
-  const ts = graphs.trainStep;
-  const manifest: Manifest = {
-    format: 'chamlab.compile/1',
-    spec: { name: spec.name, hash: opts.hash },
-    opset: OPSET,
-    shapes_only: !!opts.shapesOnly,
-    batch: spec.train.batch,
-    seq_len: spec.data.seq_len,
-    graphs: {
-      train_step: entry('train_step', ts),
-      eval: entry('eval', graphs.eval),
-      forward: entry('forward', graphs.forward),
-    },
-    params: ts.params.map((p) => ({ name: p.name, shape: p.shape, dtype: p.dtype, decay: p.decay, group: groups.get(p.name)! })),
-    state: {
-      convention: [
-        'parameters are inputs under their HF names in all three graphs',
-        'train_step inputs: batch (input_ids, labels), every <param>, adam_m.<param>, adam_v.<param> (zeros before step 1), step (int32, 1-based), lr, seed (int32)',
-        'train_step outputs: loss, the metrics, grad_norm, update_ratio, and next.<X> for every state input <X>: feed next.<X> back as <X> on the next step',
-        'eval: batch + params -> loss and metrics (dropout off); forward: input_ids + params -> logits',
-      ],
-      controls: ts.controls,
-      slots: ts.state.map((s) => ({ input: s.input, output: s.output, param: s.param, kind: s.kind, init: s.init })),
-    },
-    weights,
-  };
-  writeAtomic(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const manifest = graphManifest(spec, opts.hash, compiled, { shapesOnly: !!opts.shapesOnly, weights });
+  writeGraphs(outDir, compiled, manifest);
   return { manifest, dir: outDir, seconds: (performance.now() - t0) / 1000 };
 }
