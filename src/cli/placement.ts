@@ -1,15 +1,17 @@
 /**
- * `chamlab placement FILE [--set ...] [--device cpu|gpu|auto] [--graph train_step|eval|forward|all]
- * [--verbose] [--json]`: which execution provider runs each node of the spec's compiled graphs, so a
- * silent CPU fallback under WebGPU (each one costs device<->host copies every step) is visible.
- * Without --verbose: counts per provider and every CPU fallback; with it: every node.
+ * `chamlab placement FILE [--set ...] [--device cpu|gpu|auto]
+ * [--graph train_step|eval|forward|prefill|decode_step|all] [--verbose] [--json]`: which execution
+ * provider runs each node of the spec's compiled graphs, so a silent CPU fallback under WebGPU (each
+ * one costs device<->host copies every step) is visible. The decoding graphs are placed in the
+ * classifier-free guidance layout (2 rows) with a cache of model.max_seq_len positions and a prompt of
+ * data.seq_len / 2. Without --verbose: counts per provider and every CPU fallback; with it: every node.
  */
 import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';
 
-const GRAPHS = ['train_step', 'eval', 'forward'] as const;
+const GRAPHS = ['train_step', 'eval', 'forward', 'prefill', 'decode_step'] as const;
 
 export const command: Command = {
   summary: 'which execution provider runs each node of the spec graphs (CPU fallbacks on WebGPU)',
@@ -21,7 +23,7 @@ export const command: Command = {
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1)
-      throw new UserError('usage: chamlab placement FILE [--set ...] [--device cpu|gpu|auto] [--graph train_step|eval|forward|all] [--verbose] [--json]', 'chamlab placement');
+      throw new UserError('usage: chamlab placement FILE [--set ...] [--device cpu|gpu|auto] [--graph train_step|eval|forward|prefill|decode_step|all] [--verbose] [--json]', 'chamlab placement');
     const request = (values.device as string | undefined) ?? 'gpu';
     if (request !== 'cpu' && request !== 'gpu' && request !== 'auto')
       throw new UserError(`--device must be cpu, gpu or auto, got '${request}'`, 'chamlab placement');
@@ -34,13 +36,22 @@ export const command: Command = {
     const { toOnnx } = await import('../graph');
     const { resolveDevice, placementReport, formatPlacement } = await import('../runtime');
     const backend = await resolveDevice(request);
-    const graphs = buildModelGraphs(spec);
-    const byName = { train_step: graphs.trainStep.graph, eval: graphs.eval.graph, forward: graphs.forward.graph };
+    const { buildDecodeStep, buildPrefill } = await import('../model/decode');
+    const { modelDims } = await import('../model/config');
     const names = which === 'all' ? [...GRAPHS] : [which as (typeof GRAPHS)[number]];
+    const m = modelDims(spec.model);
+    const decode = { batch: 2, cacheLen: m.maxSeqLen };
+    let graphs: ReturnType<typeof buildModelGraphs> | undefined;
+    const build = (name: (typeof GRAPHS)[number]) => {
+      if (name === 'prefill') return buildPrefill(m, { ...decode, promptLen: Math.max(1, Math.floor(spec.data.seq_len / 2)) }).graph;
+      if (name === 'decode_step') return buildDecodeStep(m, decode).graph;
+      graphs ??= buildModelGraphs(spec);
+      return { train_step: graphs.trainStep.graph, eval: graphs.eval.graph, forward: graphs.forward.graph }[name];
+    };
     const reports: Record<string, Awaited<ReturnType<typeof placementReport>>> = {};
     for (const name of names) {
       if (process.stderr.isTTY) process.stderr.write(`placing ${name} on ${backend}...\n`);
-      reports[name] = await placementReport(toOnnx(byName[name], { params: 'inputs' }), backend);
+      reports[name] = await placementReport(toOnnx(build(name), { params: 'inputs' }), backend);
     }
     if (values.json) {
       printJson(reports);

@@ -16,7 +16,7 @@
  * sum/mean/max(axes, keepdims) reshape transpose mT slice(starts, ends, axes) expand cast unsqueeze
  * eq lt gt. Numbers broadcast as constants of the tensor's dtype (`x.mul(0.5)`).
  * Functions: softmax logSoftmax logsumexp layerNorm rmsNorm silu gelu (tanh form) concat where gather
- * takeAlongAxis crossEntropy (mean; fused softmax-CE rule; `ignoreIndex`) softmaxCrossEntropy
+ * takeAlongAxis putAlongAxis crossEntropy (mean; fused softmax-CE rule; `ignoreIndex`) softmaxCrossEntropy
  * (per position) stopGradient dropout sumTo not and, plus `g.constant`, `g.scalar`, `g.zeros`.
  * Shape mistakes throw GraphError naming op, scope and call site:
  * `matmul: shapes [8,64] and [32,16] do not agree in layers.3.attn (at model.ts:41:9)`.

@@ -53,6 +53,11 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
   return x.graph.apply('GatherElements', [x, indices], { axis });
 }
 
+/** `data` with `updates` written at `indices` along `axis` (ONNX ScatterElements; numpy's put_along_axis). */
+export function putAlongAxis(data: Tensor, indices: Tensor, updates: Tensor, axis: number): Tensor {
+  return data.graph.apply('ScatterElements', [data, indices, updates], { axis });
+}
+
 export function softmax(x: Tensor, axis = -1): Tensor {
   return x.graph.apply('Softmax', [x], { axis });
 }

@@ -680,6 +680,24 @@ def('ScatterAddElements', {
   ],
 });
 
+/**
+ * `data` with `updates` written at `indices` along `axis` (ONNX ScatterElements, no reduction):
+ * out[..., indices[i, j, ...], ...] = updates[i, j, ...]. The decode step writes one new key/value
+ * row into its fixed-size cache with it. Not differentiable (only inference graphs use it).
+ */
+def('ScatterElements', {
+  label: 'putAlongAxis',
+  infer: ([data, idx, upd], { axis }) => {
+    indexDType(idx);
+    sameDType([data, upd]);
+    normAxis(axis, data.rank);
+    if (idx.rank !== data.rank || idx.shape.some((d, i) => d !== upd.shape[i]))
+      throw new Error(`data ${fmtShape(data.shape)}, indices ${fmtShape(idx.shape)} and updates ${fmtShape(upd.shape)} do not agree`);
+    return { dtype: data.dtype, shape: data.shape };
+  },
+  emit: simple('ScatterElements', (y) => ({ axis: { i: normAxis(y.attrs.axis, y.rank) } })),
+});
+
 def('Where', {
   label: 'where',
   infer: ([c, a, b]) => {
