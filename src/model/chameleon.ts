@@ -31,6 +31,7 @@
  *   gradient norm (`grad_norm`) and the update-to-parameter norm ratio (`update_ratio`).
  */
 import {
+  concat,
   gather,
   layerNorm,
   logsumexp,
@@ -132,12 +133,20 @@ export interface LayerContext {
   attnBias: Tensor;
   /**
    * Where keys and values go (the decode graphs' cache): gets layer i's keys and values of the new
-   * positions, [B, kv_heads, T, head_dim] after RoPE, and returns the keys and values the queries attend
-   * to. Absent: the queries attend to the new positions themselves (training, eval, forward).
+   * positions, [B, kv_heads, T, head_dim] after RoPE, and returns the blocks of keys and values the
+   * queries attend to, [B, kv_heads, S_j, head_dim] each, in the order of `attnBias`'s key axis (the
+   * cache, then the new positions, say: attention reads the blocks in place instead of concatenating
+   * them). Absent: the queries attend to the new positions themselves (training, eval, forward).
    */
-  kv?: (layer: number, k: Tensor, v: Tensor) => { k: Tensor; v: Tensor };
+  kv?: (layer: number, k: Tensor, v: Tensor) => KeyValues[];
   /** Metric taps, one per layer, filled in while the layers are built (absent: no taps are built). */
   taps?: { layerRms: Tensor[]; maxAttnLogit: Tensor[] };
+}
+
+/** One block of keys and values that queries attend to: [B, kv_heads, positions, head_dim] each. */
+export interface KeyValues {
+  k: Tensor;
+  v: Tensor;
 }
 
 /** RoPE tables in the rotate-half layout; the query's copies carry the 1/sqrt(head_dim) score scale. */
@@ -221,9 +230,8 @@ export function attention(c: LayerContext, i: number, x: Tensor): Tensor {
   const qh = applyRope(q.transpose([0, 2, 1, 3]), c.rope.cosQ, c.rope.sinQ); // [B, H, T, hd]
   const kNew = applyRope(k.transpose([0, 2, 1, 3]), c.rope.cos, c.rope.sinSigned); // [B, K, T, hd]
   const vNew = v.transpose([0, 2, 1, 3]); //                                       [B, K, T, hd]
-  // Keys and values attended to: the new positions, or the cache they were just written into.
-  const { k: kh, v: vh } = c.kv ? c.kv(i, kNew, vNew) : { k: kNew, v: vNew }; // [B, K, S, hd]
-  const S = kh.shape[2];
+  // Keys and values attended to: the new positions, or the cache (and the new positions).
+  const blocks = c.kv ? c.kv(i, kNew, vNew) : [{ k: kNew, v: vNew }];
 
   // Grouped-query attention without copying keys: query head j = kv * (H/K) + r shares kv head
   // `kv` (HF's repeat_interleave), so the group folds into the row dimension: queries
@@ -231,11 +239,22 @@ export function attention(c: LayerContext, i: number, x: Tensor): Tensor {
   // (no grouping) this is the plain 4-D [B, H, T, hd] form and the reshapes are left out.
   const grouped = K !== H;
   const qg = grouped ? qh.reshape([B, K, (H / K) * T, hd]) : qh;
-  const raw = qg.matmul(kh.mT); // [B, K, (H/K)*T, S]
-  const scores = (grouped ? raw.reshape([B, H, T, S]) : raw).add(c.attnBias); // [B, H, T, S]
+  const scoresOf = ({ k: kh }: KeyValues) => {
+    const raw = qg.matmul(kh.mT); // [B, K, (H/K)*T, S]
+    return grouped ? raw.reshape([B, H, T, kh.shape[2]]) : raw;
+  };
+  const scores = concat(blocks.map(scoresOf), -1).add(c.attnBias); // [B, H, T, S]
   c.taps?.maxAttnLogit.push(stopGradient(scores).max()); // the diagonal is never masked: max over causal entries
   const probs = c.drop(softmax(scores, -1), m.dropout.attention, 3 * i + 1);
-  const pv = (grouped ? probs.reshape([B, K, (H / K) * T, S]) : probs).matmul(vh); // [B, K, (H/K)*T, hd]
+  // probs @ values, block by block (one block: the whole key axis, no slicing).
+  let start = 0;
+  const parts = blocks.map(({ v: vh }) => {
+    const S = vh.shape[2] as number;
+    const p = blocks.length === 1 ? probs : probs.slice([start], [start + S], [3]);
+    start += S;
+    return (grouped ? p.reshape([B, K, (H / K) * T, S]) : p).matmul(vh); // [B, K, (H/K)*T, hd]
+  });
+  const pv = parts.reduce((a, b) => a.add(b));
   const out = (grouped ? pv.reshape([B, H, T, hd]) : pv).transpose([0, 2, 1, 3]).reshape([B, T, H * hd]);
   return out.matmul(W(n.o).mT);
 }

@@ -4,23 +4,28 @@
  *
  *   prefill      input_ids [B, T], last [B]  ->  logits [B, V] at position last[b] of each row,
  *                                                 cache.<i>.key, cache.<i>.value [B, kv_heads, L, head_dim]
- *   decode step  input_ids [B, 1], pos [B], cache.<i>.key, cache.<i>.value
- *                                              ->  logits [B, V], next.cache.<i>.key, next.cache.<i>.value
+ *   decode step  input_ids [B, 1], pos [B], cache.<i>.key, cache.<i>.value  ->  logits [B, V] and
+ *                  cache 'in-graph':  next.cache.<i>.key, next.cache.<i>.value (the cache, row written)
+ *                  cache 'caller':    row.cache.<i>.key, row.cache.<i>.value [B, kv_heads, 1, head_dim]
  *
  * B is 1, or 2 for classifier-free guidance (a conditional and an unconditional stream side by side);
  * rows may hold prompts of different lengths, right-padded: row b's real tokens are 0..last[b].
  * Parameters are graph inputs under their HF names, as in the training graphs.
  *
- * The cache is fixed-size: L positions (the context the caller will use, at most max_seq_len) per
- * layer, keys after QK-Norm and RoPE. The prefill writes positions 0..T-1 (zeros after them). A decode
- * step writes the new token's key and value at position pos[b] (ScatterElements: one copy of the
- * cache buffer plus a one-row write, no reallocation) and attends to positions 0..pos[b] through an
- * additive mask over all L, so every step has the same static shapes and its outputs are fed back as
- * inputs under the runtime's `next.` convention. Positions after pos[b] may hold anything (padding of
- * the prompt, zeros): they are masked, and overwritten before they are ever attended to. Why this
- * design and not a cache that grows by Concat: docs/generation.md has the measurement.
+ * The cache is fixed-size: L positions (the context of one generation, at most max_seq_len) per layer,
+ * keys after QK-Norm and RoPE. The prefill writes positions 0..T-1 (zeros after them). A decode step
+ * attends to positions 0..pos[b] through an additive mask, so every step has the same static shapes;
+ * positions after pos[b] may hold anything (prompt padding, zeros): they are masked, and overwritten
+ * before they are ever attended to. Two ways to put the new token's key and value into the cache:
+ * - 'in-graph': ScatterElements writes the row and the whole cache is an output (`next.` convention:
+ *   fed back as the next step's input). On WebGPU the cache then never leaves the device.
+ * - 'caller': the step attends to the cache (positions < pos[b]) and to its own new row side by side,
+ *   and outputs only the new rows; the caller writes them into its cache arrays at pos[b]. On the
+ *   CPU this moves no cache bytes at all: onnxruntime-node reads input arrays in place but copies
+ *   every output into a fresh JS array, so an in-graph cache costs two full copies per step.
+ * docs/generation.md has the measurement (and why not a cache that grows by Concat).
  */
-import { gather, nextName, not, putAlongAxis, takeAlongAxis, where, Graph, type FloatDType, type Tensor } from '../graph';
+import { concat, gather, nextName, not, putAlongAxis, takeAlongAxis, where, Graph, type FloatDType, type Tensor } from '../graph';
 import { UserError } from '../../dsl/errors';
 import type { ModelDims } from './config';
 import { declareParams, decoderLayers, head, ropeTableValues, sequenceConstants, tableValues, type LayerContext } from './chameleon';
@@ -31,10 +36,15 @@ const MASKED = -1e9;
 /** Input name of layer i's cached keys or values; the decode step outputs `next.<name>`. */
 export const cacheName = (layer: number, kind: 'key' | 'value'): string => `cache.${layer}.${kind}`;
 
+/** Output name of the new row of cache input `name` (decode step with cache 'caller'). */
+export const rowName = (name: string): string => `row.${name}`;
+
 /** Every cache input name, in graph order (layer 0 key, layer 0 value, layer 1 key, ...). */
 export function cacheNames(m: ModelDims): string[] {
   return Array.from({ length: m.layers }, (_, i) => [cacheName(i, 'key'), cacheName(i, 'value')]).flat();
 }
+
+export type CacheUpdate = 'in-graph' | 'caller';
 
 export interface DecodeGraphOptions {
   /** Rows (1, or 2 with classifier-free guidance). */
@@ -87,7 +97,7 @@ export function buildPrefill(m: ModelDims, opts: DecodeGraphOptions & { promptLe
     kv: (_i, k, v) => {
       const pad = (t: Tensor) => (T === L ? t : g.apply('Pad', [t], { pads: [0, 0, 0, 0, 0, 0, L - T, 0] }));
       present.push(pad(k), pad(v));
-      return { k, v };
+      return [{ k, v }];
     },
   };
   const x = decoderLayers(c, inputIds); // [B, T, d]
@@ -99,11 +109,12 @@ export function buildPrefill(m: ModelDims, opts: DecodeGraphOptions & { promptLe
 }
 
 /**
- * The decode-step graph: one new token per row at position pos[b], its logits, and the cache with
- * the token's keys and values written in.
+ * The decode-step graph: one new token per row at position pos[b], its logits, and its keys and
+ * values (written into the cache, or as rows for the caller to write: see the module comment).
  */
-export function buildDecodeStep(m: ModelDims, opts: DecodeGraphOptions): DecodeGraph {
+export function buildDecodeStep(m: ModelDims, opts: DecodeGraphOptions & { cache?: CacheUpdate }): DecodeGraph {
   const { batch: B, cacheLen: L } = opts;
+  const update = opts.cache ?? 'in-graph';
   checkShape(m, opts);
   const { kvHeads: K, headDim: hd } = m;
   const g = new Graph('decode_step', { dtype: opts.dtype });
@@ -117,31 +128,37 @@ export function buildDecodeStep(m: ModelDims, opts: DecodeGraphOptions): DecodeG
   const t = ropeTableValues(m, L);
   const row = (a: Float64Array) => gather(g.constant(tableValues(g, a), [L, hd]), pos).reshape([B, 1, 1, hd]);
   const rope = { cos: row(t.cos), sinSigned: row(t.sinSigned), cosQ: row(t.cosQ), sinQ: row(t.sinQ) };
-  // Key position j is visible to row b's query when j <= pos[b].
   const keyPos = g.apply('Iota', [], { shape: [1, L] });
-  const visible = not(keyPos.gt(pos.reshape([B, 1]))); // [B, L]
-  const attnBias = where(visible, 0, MASKED).reshape([B, 1, 1, L]);
-  // Where the new row goes: index pos[b] along the position axis, for every head and channel.
-  const writeAt = pos.reshape([B, 1, 1, 1]).expand([B, K, 1, hd]);
-  const next: Tensor[] = [];
-  const c: LayerContext = {
-    g,
-    m,
-    B,
-    T: 1,
-    W: (name) => P.get(name)!,
-    drop: (x) => x,
-    rope,
-    attnBias,
-    kv: (i, k, v) => {
+  const rowPos = pos.reshape([B, 1]);
+  let attnBias: Tensor;
+  let kv: LayerContext['kv'];
+  const outputs: Tensor[] = [];
+  if (update === 'in-graph') {
+    // Cache position j is visible to row b's query when j <= pos[b] (the new row is written at pos[b]).
+    attnBias = where(not(keyPos.gt(rowPos)), 0, MASKED).reshape([B, 1, 1, L]);
+    const writeAt = pos.reshape([B, 1, 1, 1]).expand([B, K, 1, hd]);
+    kv = (i, k, v) => {
       const kc = putAlongAxis(cacheIn[2 * i], writeAt, k, 2);
       const vc = putAlongAxis(cacheIn[2 * i + 1], writeAt, v, 2);
-      next.push(kc, vc);
-      return { k: kc, v: vc };
-    },
-  };
+      outputs.push(kc, vc);
+      return [{ k: kc, v: vc }];
+    };
+  } else {
+    // Keys [cache positions 0..L-1 | the new row]: a cache position is visible when j < pos[b] (the
+    // caller has not written pos[b] yet); the new row always is.
+    const cacheBias = where(keyPos.lt(rowPos), 0, MASKED); // [B, L]
+    attnBias = concat([cacheBias, g.zeros([B, 1], g.dtype)], 1).reshape([B, 1, 1, L + 1]);
+    kv = (i, k, v) => {
+      outputs.push(k, v);
+      return [
+        { k: cacheIn[2 * i], v: cacheIn[2 * i + 1] },
+        { k, v },
+      ];
+    };
+  }
+  const c: LayerContext = { g, m, B, T: 1, W: (name) => P.get(name)!, drop: (x) => x, rope, attnBias, kv };
   const x = decoderLayers(c, inputIds); // [B, 1, d]
   g.output('logits', head(c, x).reshape([B, m.vocab]));
-  next.forEach((t, i) => g.output(nextName(names[i]), t));
+  outputs.forEach((t, i) => g.output(update === 'in-graph' ? nextName(names[i]) : rowName(names[i]), t));
   return { graph: g, cacheShape: [B, K, L, hd], cache: names };
 }
