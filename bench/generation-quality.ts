@@ -1,0 +1,160 @@
+/**
+ * Generation quality on the built-in data: trains experiments/digits.yaml (or a variant), asks the
+ * model to draw each digit and to caption held-out digits, and scores the drawings with an MNIST
+ * classifier built from the `mnist` package's data (test/helpers/digits.ts).
+ *
+ *   node dist/bench/generation-quality.js [--steps N] [--set path=value ...] [--per-digit K]
+ *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--json FILE]
+ *
+ * Prints the training budget (steps, tokens, wall time), the classifier's own accuracy on held-out
+ * real digits and on their VQ reconstructions, then per-digit accuracy of drawing and captioning.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadSpec } from '../dsl';
+import { createDataPipeline } from '../src/data';
+import type { Image } from '../src/data/image';
+import { toOnnx } from '../src/graph';
+import { Generator } from '../src/generate/generator';
+import { buildModelGraphs, initWeights, modelDims } from '../src/model';
+import { lrSchedule, Trainer } from '../src/runtime';
+import { DigitClassifier, mnistDigits, scoreCaptioning, scoreDrawing, toUnit, type DigitScores } from '../test/helpers/digits';
+import { fmt, table } from './stats';
+
+const root = path.resolve(__dirname, '..', '..');
+
+export interface QualityOptions {
+  specFile?: string;
+  overrides?: string[];
+  steps?: number;
+  perDigit?: number;
+  cfg?: number;
+  temperature?: number;
+  topP?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface QualityResult {
+  spec: string;
+  steps: number;
+  tokens: number;
+  trainSeconds: number;
+  finalLoss: number;
+  classifier: { real: number; vq: number };
+  drawing: DigitScores;
+  captioning: DigitScores;
+  sampling: { cfg: number; temperature: number; topP: number; perDigit: number };
+}
+
+/** Trains the spec's model with Trainer + the data pipeline, then measures drawing and captioning. */
+export async function measureQuality(o: QualityOptions = {}): Promise<QualityResult> {
+  const log = o.log ?? (() => {});
+  const specFile = o.specFile ?? path.join(root, 'experiments', 'digits.yaml');
+  const overrides = [...(o.overrides ?? []), ...(o.steps ? [`train.steps=${o.steps}`] : [])];
+  const { spec } = await loadSpec(specFile, { overrides });
+  const data = await createDataPipeline(spec, { specDir: path.dirname(specFile), projectDir: root });
+  const graphs = buildModelGraphs(spec);
+  const m = modelDims(spec.model);
+  const trainer = await Trainer.create({
+    device: 'cpu',
+    trainStep: toOnnx(graphs.trainStep.graph, { params: 'inputs' }),
+    weights: initWeights(m, spec.train.seed),
+    batches: (step) => data.nextBatch(step - 1),
+    lr: lrSchedule(spec.optimizer, spec.train.steps),
+    seed: spec.train.seed,
+    sessionOverrides: o.threads ? { intraOpNumThreads: o.threads } : undefined,
+  });
+  const t0 = performance.now();
+  let last = NaN;
+  await trainer.train(spec.train.steps, (s) => {
+    last = s.loss;
+    if (s.step % 50 === 0 || s.step === spec.train.steps) log(`step ${s.step}/${spec.train.steps} loss ${s.loss.toFixed(3)}`);
+  });
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const weights = await trainer.getParams();
+  await trainer.release();
+
+  const digits = mnistDigits();
+  const clf = DigitClassifier.train(digits, (i) => i % 2 === 0);
+  const vq = data.encoder.vq!;
+  const classifier = {
+    real: clf.accuracy(digits, (i) => i % 2 === 1),
+    vq: clf.accuracy(digits, (i) => i % 2 === 1, (x) => toUnit(vq.decode(vq.encode({ size: 28, pixels: Float32Array.from(x, (v) => v * 2 - 1) })))),
+  };
+  log(`classifier: ${(100 * classifier.real).toFixed(1)}% on held-out real digits, ${(100 * classifier.vq).toFixed(1)}% on their VQ reconstructions`);
+
+  const gen = await Generator.create({ spec, weights, bpe: data.encoder.bpe, vq, label: 'in-memory' }, { threads: o.threads });
+  const perDigit = o.perDigit ?? 10;
+  const sampling = { temperature: o.temperature ?? 0.7, topP: o.topP ?? 0.9 };
+  const cfg = o.cfg ?? 3;
+  const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
+  log(`drawing: ${(100 * drawing.overall).toFixed(1)}%`);
+  const captioning = await scoreCaptioning(gen, heldOutImages(data.sources, perDigit), sampling);
+  log(`captioning: ${(100 * captioning.overall).toFixed(1)}%`);
+  await gen.release();
+  return {
+    spec: `${path.relative(root, specFile)}${overrides.length ? ' ' + overrides.join(' ') : ''}`,
+    steps: spec.train.steps,
+    tokens: spec.train.steps * spec.train.batch * spec.data.seq_len,
+    trainSeconds,
+    finalLoss: last,
+    classifier,
+    drawing,
+    captioning,
+    sampling: { cfg, ...sampling, perDigit },
+  };
+}
+
+/** The first `n` held-out images of each digit from the spec's MNIST pair source (never trained on). */
+export function heldOutImages(sources: { spec: { kind: string }; holdout: { length: number; get(i: number): any } }[], n: number): Image[][] {
+  const src = sources.find((s) => s.spec.kind === 'image-text');
+  if (!src) throw new Error('the spec has no image-text source');
+  const out: Image[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < src.holdout.length; i++) {
+    const doc = src.holdout.get(i);
+    const label = Number(/^mnist:(\d):/.exec(doc.image.key)![1]);
+    if (out[label].length < n) out[label].push(doc.image.load());
+  }
+  return out;
+}
+
+export function formatQuality(r: QualityResult): string {
+  const pct = (x: number) => fmt(100 * x, 0) + '%';
+  const rows = [...Array(10).keys()].map((d) => [String(d), pct(r.drawing.perDigit[d]), pct(r.captioning.perDigit[d])]);
+  rows.push(['all', pct(r.drawing.overall), pct(r.captioning.overall)]);
+  return [
+    `spec: ${r.spec}`,
+    `training: ${r.steps} steps, ${fmt(r.tokens)} tokens, ${fmt(r.trainSeconds, 0)} s on ${require('node:os').availableParallelism()} cores, final loss ${r.finalLoss.toFixed(3)}`,
+    `classifier (logistic regression on MNIST): ${pct(r.classifier.real)} on held-out real digits, ${pct(r.classifier.vq)} on their VQ reconstructions`,
+    `sampling: temperature ${r.sampling.temperature}, top-p ${r.sampling.topP}, cfg ${r.sampling.cfg} for drawing; ${r.sampling.perDigit} per digit`,
+    table(['digit', 'drawn as prompted', 'caption names it'], rows),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const all = (name: string) => argv.flatMap((a, i) => (a === `--${name}` ? [argv[i + 1]] : []));
+  const one = (name: string) => all(name).pop();
+  const num = (name: string) => (one(name) !== undefined ? Number(one(name)) : undefined);
+  const r = await measureQuality({
+    specFile: one('spec') ? path.resolve(one('spec')!) : undefined,
+    overrides: all('set'),
+    steps: num('steps'),
+    perDigit: num('per-digit'),
+    cfg: num('cfg'),
+    temperature: num('temperature'),
+    topP: num('top-p'),
+    threads: num('threads'),
+    log: (l) => process.stderr.write(l + '\n'),
+  });
+  process.stdout.write(formatQuality(r) + '\n');
+  const json = one('json');
+  if (json) fs.writeFileSync(json, JSON.stringify(r, null, 1) + '\n');
+}
+
+if (require.main === module)
+  main().catch((e) => {
+    process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
+    process.exitCode = 1;
+  });
