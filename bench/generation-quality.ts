@@ -4,7 +4,7 @@
  * classifier built from the `mnist` package's data (test/helpers/digits.ts).
  *
  *   node dist/bench/generation-quality.js [--steps N] [--set path=value ...] [--per-digit K]
- *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--json FILE]
+ *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--eval-at 200,400] [--json FILE]
  *
  * Prints the training budget (steps, tokens, wall time), the classifier's own accuracy on held-out
  * real digits and on their VQ reconstructions, then per-digit accuracy of drawing and captioning.
@@ -32,6 +32,8 @@ export interface QualityOptions {
   temperature?: number;
   topP?: number;
   threads?: number;
+  /** Also score at these earlier steps (same run: the schedule is the full run's), e.g. [200, 400]. */
+  evalAt?: number[];
   log?: (line: string) => void;
 }
 
@@ -45,6 +47,8 @@ export interface QualityResult {
   drawing: DigitScores;
   captioning: DigitScores;
   sampling: { cfg: number; temperature: number; topP: number; perDigit: number };
+  /** Scores at the `evalAt` steps of the same run. */
+  trajectory: { step: number; seconds: number; loss: number; drawing: number; captioning: number }[];
 }
 
 /** Trains the spec's model with Trainer + the data pipeline, then measures drawing and captioning. */
@@ -65,16 +69,6 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
     seed: spec.train.seed,
     sessionOverrides: o.threads ? { intraOpNumThreads: o.threads } : undefined,
   });
-  const t0 = performance.now();
-  let last = NaN;
-  await trainer.train(spec.train.steps, (s) => {
-    last = s.loss;
-    if (s.step % 50 === 0 || s.step === spec.train.steps) log(`step ${s.step}/${spec.train.steps} loss ${s.loss.toFixed(3)}`);
-  });
-  const trainSeconds = (performance.now() - t0) / 1000;
-  const weights = await trainer.getParams();
-  await trainer.release();
-
   const digits = mnistDigits();
   const clf = DigitClassifier.train(digits, (i) => i % 2 === 0);
   const vq = data.encoder.vq!;
@@ -83,16 +77,40 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
     vq: clf.accuracy(digits, (i) => i % 2 === 1, (x) => toUnit(vq.decode(vq.encode({ size: 28, pixels: Float32Array.from(x, (v) => v * 2 - 1) })))),
   };
   log(`classifier: ${(100 * classifier.real).toFixed(1)}% on held-out real digits, ${(100 * classifier.vq).toFixed(1)}% on their VQ reconstructions`);
-
-  const gen = await Generator.create({ spec, weights, bpe: data.encoder.bpe, vq, label: 'in-memory' }, { threads: o.threads });
   const perDigit = o.perDigit ?? 10;
   const sampling = { temperature: o.temperature ?? 0.7, topP: o.topP ?? 0.9 };
   const cfg = o.cfg ?? 3;
-  const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
-  log(`drawing: ${(100 * drawing.overall).toFixed(1)}%`);
-  const captioning = await scoreCaptioning(gen, heldOutImages(data.sources, perDigit), sampling);
-  log(`captioning: ${(100 * captioning.overall).toFixed(1)}%`);
-  await gen.release();
+  const held = heldOutImages(data.sources, perDigit);
+  const score = async () => {
+    const gen = await Generator.create({ spec, weights: await trainer.getParams(), bpe: data.encoder.bpe, vq, label: 'in-memory' }, { threads: o.threads });
+    try {
+      const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
+      const captioning = await scoreCaptioning(gen, held, sampling);
+      log(`step ${trainer.step}: drawing ${(100 * drawing.overall).toFixed(1)}%, captioning ${(100 * captioning.overall).toFixed(1)}%`);
+      return { drawing, captioning };
+    } finally {
+      await gen.release();
+    }
+  };
+
+  let trainSeconds = 0;
+  let last = NaN;
+  const trajectory: QualityResult['trajectory'] = [];
+  for (const until of [...(o.evalAt ?? []).filter((s) => s < spec.train.steps), spec.train.steps]) {
+    const t0 = performance.now();
+    await trainer.train(until, (s) => {
+      last = s.loss;
+      if (s.step % 50 === 0 || s.step === spec.train.steps) log(`step ${s.step}/${spec.train.steps} loss ${s.loss.toFixed(3)}`);
+    });
+    trainSeconds += (performance.now() - t0) / 1000;
+    if (until < spec.train.steps) {
+      const r = await score();
+      trajectory.push({ step: until, seconds: trainSeconds, loss: last, drawing: r.drawing.overall, captioning: r.captioning.overall });
+    }
+  }
+  const { drawing, captioning } = await score();
+  trajectory.push({ step: spec.train.steps, seconds: trainSeconds, loss: last, drawing: drawing.overall, captioning: captioning.overall });
+  await trainer.release();
   return {
     spec: `${path.relative(root, specFile)}${overrides.length ? ' ' + overrides.join(' ') : ''}`,
     steps: spec.train.steps,
@@ -103,6 +121,7 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
     drawing,
     captioning,
     sampling: { cfg, ...sampling, perDigit },
+    trajectory,
   };
 }
 
@@ -129,6 +148,9 @@ export function formatQuality(r: QualityResult): string {
     `classifier (logistic regression on MNIST): ${pct(r.classifier.real)} on held-out real digits, ${pct(r.classifier.vq)} on their VQ reconstructions`,
     `sampling: temperature ${r.sampling.temperature}, top-p ${r.sampling.topP}, cfg ${r.sampling.cfg} for drawing; ${r.sampling.perDigit} per digit`,
     table(['digit', 'drawn as prompted', 'caption names it'], rows),
+    ...(r.trajectory.length > 1
+      ? ['', table(['step', 'train s', 'loss', 'drawn as prompted', 'caption names it'], r.trajectory.map((t) => [t.step, fmt(t.seconds), t.loss.toFixed(3), pct(t.drawing), pct(t.captioning)]))]
+      : []),
   ].join('\n');
 }
 
@@ -146,6 +168,7 @@ async function main(): Promise<void> {
     temperature: num('temperature'),
     topP: num('top-p'),
     threads: num('threads'),
+    evalAt: one('eval-at')?.split(',').map(Number),
     log: (l) => process.stderr.write(l + '\n'),
   });
   process.stdout.write(formatQuality(r) + '\n');

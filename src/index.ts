@@ -9,8 +9,11 @@ export * as model from './model';
 export * as data from './data';
 export * as runtime from './runtime';
 export * as runs from './runs';
+export * as generation from './generate';
 
 // The handful of entry points a notebook needs first, at the top level.
 export { loadSpec, resolveSpec, specHash, expandSweep, experiment, UserError } from '../dsl';
 export { runExperiment, readRun, type RunOptions, type RunResult, type RunEvent } from './runs';
 export type { Spec, SpecInput } from '../dsl';
+export { generate, Generator } from './generate';
+export type { GenerateRequest, Generation } from './generate';

@@ -11,7 +11,8 @@ export { countParams, flopsPerToken, activationElementsPerToken, sizeReport, for
 export { Rng, initWeights, initParam, initStd } from './init';
 export { readHeader, readTensor, readSafetensors, writeSafetensors, type NamedTensor, type SafetensorsHeader } from './safetensors';
 export { loadWeights, configWarnings, openCheckpoint, IGNORED_PREFIXES, saveWeights, weightsMismatch, hfConfig, hfConfigMismatch, writeHfConfig, configPathFor, type Weights } from './weights';
-export { buildChameleon, ropeTables, IGNORE_INDEX, type ChameleonOptions, type ChameleonGraph } from './chameleon';
+export { buildChameleon, ropeTables, IGNORE_INDEX, attention, ffn, block, decoderLayers, head, lossOf, metricTaps, type ChameleonOptions, type ChameleonGraph, type LayerContext, type KeyValues } from './chameleon';
+export { buildPrefill, buildDecodeStep, cacheNames, cacheName, rowName, type DecodeGraph, type DecodeGraphOptions, type CacheUpdate } from './decode';
 export { buildModelGraphs, buildGradGraph, chameleonBuildFn, adamwConfig, type ModelGraphs, type GradGraph } from './graphs';
 export { compileSpec, type Manifest, type CompileResult } from './compile';
 export { computeGrads, readBatch, parseBatch, writeGradResult, type Batch, type GradResult } from './grad';

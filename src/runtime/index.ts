@@ -1,6 +1,6 @@
 /**
  * chamlab runtime: onnxruntime-node sessions on the CPU and on WebGPU, device selection, placement
- * reports, learning-rate schedules, divergence detection and the training loop. See README.md here.
+ * reports, learning-rate schedules, divergence detection, the training loop and the sampling loop. See README.md here.
  */
 export { probeWebGpu, resolveDevice, WEBGPU_INSTALL_HINT, type Backend, type DeviceRequest, type WebGpuProbe } from './device';
 export { formatPlacement, placementReport, type PlacementReport, type PlacedNode } from './placement';
@@ -9,6 +9,8 @@ export { sessionOptions, defaultOptimizationLevel, type OptimizationLevel } from
 export { stepSignature, NEXT_PREFIX, type StepSignature, type StatePair } from './signature';
 export { ResidentState } from './resident-state';
 export { lrSchedule, type LrSchedule } from './schedule';
+export { Decoder, type DecodeGraphs, type DecoderOptions, type DecodeResult, type StopReason, type CacheUpdate } from './decoder';
+export { resolveSampling, allowedNext, advance, sampleToken, TEXT_STATE, type TokenSpace, type SamplingOptions, type ResolvedSampling, type GenerationMode, type ConstraintState } from './sampling';
 export { DivergenceMonitor, type Divergence, type DivergenceSpec } from './divergence';
 export {
   Trainer,

@@ -55,8 +55,11 @@ export interface SamplingOptions {
 
 export type ResolvedSampling = Required<SamplingOptions>;
 
-/** Defaults filled in and every value checked: a bad value is a UserError naming the option. */
-export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
+/**
+ * Defaults filled in and every value checked: a bad value is a UserError naming the option, as
+ * `label` spells it (the CLI passes its flag names).
+ */
+export function resolveSampling(o: SamplingOptions = {}, label: (option: keyof SamplingOptions) => string = (k) => k): ResolvedSampling {
   const r: ResolvedSampling = {
     temperature: o.temperature ?? 0.7,
     topP: o.topP ?? 0.9,
@@ -66,12 +69,12 @@ export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
     mode: o.mode ?? 'mixed',
     cfg: o.cfg ?? 1,
   };
-  const bad = (name: string, v: unknown, want: string) => new UserError(`${name} must be ${want}, got ${v}`, 'sampling');
+  const bad = (name: keyof SamplingOptions, v: unknown, want: string) => new UserError(`must be ${want}, got ${v}`, label(name));
   if (!(Number.isFinite(r.temperature) && r.temperature >= 0)) throw bad('temperature', r.temperature, 'a number >= 0 (0 = greedy)');
-  if (!(Number.isFinite(r.topP) && r.topP > 0 && r.topP <= 1)) throw bad('top_p', r.topP, 'in (0, 1]');
-  if (!(Number.isInteger(r.topK) && r.topK >= 0)) throw bad('top_k', r.topK, 'an integer >= 0 (0 = off)');
+  if (!(Number.isFinite(r.topP) && r.topP > 0 && r.topP <= 1)) throw bad('topP', r.topP, 'in (0, 1]');
+  if (!(Number.isInteger(r.topK) && r.topK >= 0)) throw bad('topK', r.topK, 'an integer >= 0 (0 = off)');
   if (!Number.isInteger(r.seed)) throw bad('seed', r.seed, 'an integer');
-  if (!(Number.isInteger(r.maxTokens) && r.maxTokens >= 1)) throw bad('max_tokens', r.maxTokens, 'an integer >= 1');
+  if (!(Number.isInteger(r.maxTokens) && r.maxTokens >= 1)) throw bad('maxTokens', r.maxTokens, 'an integer >= 1');
   if (!['text', 'image', 'mixed'].includes(r.mode)) throw bad('mode', r.mode, 'text, image or mixed');
   if (!(Number.isFinite(r.cfg) && r.cfg >= 0)) throw bad('cfg', r.cfg, 'a number >= 0 (1 = no guidance)');
   return r;
