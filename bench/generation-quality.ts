@@ -5,6 +5,7 @@
  *
  *   node dist/bench/generation-quality.js [--steps N] [--set path=value ...] [--per-digit K]
  *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--eval-at 200,400] [--json FILE]
+ *        [--save-run DIR]   also write the trained model as a run folder under DIR (chamlab generate reads it)
  *
  * Prints the training budget (steps, tokens, wall time), the classifier's own accuracy on held-out
  * real digits and on their VQ reconstructions, then per-digit accuracy of drawing and captioning.
@@ -18,6 +19,7 @@ import { toOnnx } from '../src/graph';
 import { Generator } from '../src/generate/generator';
 import { buildModelGraphs, initWeights, modelDims } from '../src/model';
 import { lrSchedule, Trainer } from '../src/runtime';
+import { writeRunFolder } from '../test/helpers/run-folder';
 import { DigitClassifier, mnistDigits, scoreCaptioning, scoreDrawing, toUnit, type DigitScores } from '../test/helpers/digits';
 import { fmt, table } from './stats';
 
@@ -34,6 +36,8 @@ export interface QualityOptions {
   threads?: number;
   /** Also score at these earlier steps (same run: the schedule is the full run's), e.g. [200, 400]. */
   evalAt?: number[];
+  /** Write the trained model as a run folder under this directory (returned as `runDir`). */
+  saveRun?: string;
   log?: (line: string) => void;
 }
 
@@ -49,6 +53,7 @@ export interface QualityResult {
   sampling: { cfg: number; temperature: number; topP: number; perDigit: number };
   /** Scores at the `evalAt` steps of the same run. */
   trajectory: { step: number; seconds: number; loss: number; drawing: number; captioning: number }[];
+  runDir?: string;
 }
 
 /** Trains the spec's model with Trainer + the data pipeline, then measures drawing and captioning. */
@@ -56,7 +61,7 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
   const log = o.log ?? (() => {});
   const specFile = o.specFile ?? path.join(root, 'experiments', 'digits.yaml');
   const overrides = [...(o.overrides ?? []), ...(o.steps ? [`train.steps=${o.steps}`] : [])];
-  const { spec } = await loadSpec(specFile, { overrides });
+  const { spec, hash } = await loadSpec(specFile, { overrides });
   const data = await createDataPipeline(spec, { specDir: path.dirname(specFile), projectDir: root });
   const graphs = buildModelGraphs(spec);
   const m = modelDims(spec.model);
@@ -110,6 +115,9 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
   }
   const { drawing, captioning } = await score();
   trajectory.push({ step: spec.train.steps, seconds: trainSeconds, loss: last, drawing: drawing.overall, captioning: captioning.overall });
+  const runDir = o.saveRun
+    ? writeRunFolder(o.saveRun, { spec, hash, bpe: data.encoder.bpe, vq, weights: await trainer.getParams(), step: spec.train.steps })
+    : undefined;
   await trainer.release();
   return {
     spec: `${path.relative(root, specFile)}${overrides.length ? ' ' + overrides.join(' ') : ''}`,
@@ -122,6 +130,7 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
     captioning,
     sampling: { cfg, ...sampling, perDigit },
     trajectory,
+    runDir,
   };
 }
 
@@ -169,9 +178,11 @@ async function main(): Promise<void> {
     topP: num('top-p'),
     threads: num('threads'),
     evalAt: one('eval-at')?.split(',').map(Number),
+    saveRun: one('save-run'),
     log: (l) => process.stderr.write(l + '\n'),
   });
   process.stdout.write(formatQuality(r) + '\n');
+  if (r.runDir) process.stdout.write(`run folder: ${r.runDir}\n`);
   const json = one('json');
   if (json) fs.writeFileSync(json, JSON.stringify(r, null, 1) + '\n');
 }

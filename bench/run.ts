@@ -4,7 +4,7 @@
  *
  *   node dist/bench/run.js [--config tiny,small|none] [--steps N] [--warmup W] [--block K] [--json]
  *                          [--device cpu|webgpu] [--torch-device cpu|cuda] [--threads N]
- *                          [--no-torch] [--no-compile] [--no-peak] [--markdown] [--save FILE.json]
+ *                          [--no-torch] [--no-compile] [--no-peak] [--no-generate] [--markdown] [--save FILE.json]
  *                          [--from FILE.json]   (print a saved result, e.g. with --markdown)
  *
  * Method (these machines are shared and noisy, so the design is about fair comparison):
@@ -41,6 +41,7 @@ import { benchSpec, configNamed, type BenchConfig } from './configs';
 import { machineInfo, type MachineInfo } from './machine';
 import { ortMatmulPeak } from './peak';
 import { fmt, mdTable, median, table } from './stats';
+import { benchGeneration, formatGeneration, type GenerationRow } from './generate';
 import { pythonWithTorch, TorchWorker } from './torch';
 
 export interface BenchArgs {
@@ -61,6 +62,8 @@ export interface BenchArgs {
   torch: boolean;
   compile: boolean;
   peak: boolean;
+  /** Also time generation (KV cache vs full forward per token; bench/generate.ts) on the CPU configs. */
+  generate: boolean;
   /** Matmul size for the peak; null: 2048 on the CPU, 8192 on a CUDA GPU (2048^3 is too small to load one). */
   peakN: number | null;
 }
@@ -86,6 +89,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     torch: true,
     compile: true,
     peak: true,
+    generate: true,
     peakN: null,
   };
   const value = (i: number, flag: string) => {
@@ -154,6 +158,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--no-peak':
         a.peak = false;
         break;
+      case '--no-generate':
+        a.generate = false;
+        break;
       case '--help':
       case '-h':
         process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 6).map((l) => l.replace(/^ \* ?/, '')).join('\n') + '\n');
@@ -213,6 +220,7 @@ export interface BenchResult {
   settings: { threads: number; warmup: number; block: number; device: Backend; torch_device: string | null; vocab_note: string };
   rows: BenchRow[];
   compile: CompileTime[];
+  generation?: GenerationRow[];
   notes: string[];
 }
 
@@ -403,6 +411,7 @@ export async function runBench(args: BenchArgs): Promise<BenchResult> {
     }
     for (const name of args.configs) result.rows.push(await benchConfig(args, configNamed(name), torch, torchDevice, notes));
     if (args.peak) await peaks(args, torch, torchDevice, result.peak);
+    if (args.generate && args.device === 'cpu') result.generation = await benchGeneration(args.configs, { threads: args.threads, log: (l) => log(args, l) });
   } finally {
     await torch?.quit();
   }
@@ -496,6 +505,7 @@ export function formatResult(r: BenchResult, markdown = false): string {
       ),
     );
   }
+  if (r.generation?.length) out.push('', formatGeneration(r.generation, markdown));
   const notes = [...r.notes, ...r.compile.filter((c) => c.error).map((c) => `compile of ${c.experiment} failed: ${c.error}`)];
   if (notes.length) {
     out.push('');

@@ -65,6 +65,7 @@ const CACHE_BUCKET = 32;
 export class Decoder {
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
   private feeds?: Promise<Record<string, Tensor>>;
+  private upload?: InferenceSession;
 
   private constructor(readonly opts: DecoderOptions) {}
 
@@ -191,9 +192,10 @@ export class Decoder {
       if (missing.length) throw new Error(`the weights lack ${missing.length} graph inputs: ${missing.slice(0, 5).join(', ')}`);
       if (this.opts.device !== 'webgpu') return shaped;
       const specs = Object.entries(shaped).map(([name, t]) => ({ name, dtype: 'float32', shape: t.dims }));
-      const upload = await createSession(identityModel(specs, 'gpu.'), 'webgpu', { resident: specs.map((s) => 'gpu.' + s.name) });
-      const r = await upload.run(shaped);
-      await upload.release();
+      // The upload session stays open while its outputs are in use: GPU buffers belong to the session
+      // that produced them (releasing it first frees them under the decoder).
+      this.upload = await createSession(identityModel(specs, 'gpu.'), 'webgpu', { resident: specs.map((s) => 'gpu.' + s.name) });
+      const r = await this.upload.run(shaped);
       return Object.fromEntries(specs.map((s) => [s.name, r['gpu.' + s.name]]));
     })();
     return this.feeds;
@@ -201,6 +203,9 @@ export class Decoder {
 
   async release(): Promise<void> {
     if (this.feeds) for (const t of Object.values(await this.feeds)) t.dispose();
+    this.feeds = undefined;
+    await this.upload?.release();
+    this.upload = undefined;
     for (const s of this.sessions.values()) await (await s).release();
     this.sessions.clear();
   }
