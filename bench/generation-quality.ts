@@ -1,25 +1,26 @@
 /**
- * Generation quality on the built-in data: trains experiments/digits.yaml (or a variant), asks the
- * model to draw each digit and to caption held-out digits, and scores the drawings with an MNIST
- * classifier built from the `mnist` package's data (test/helpers/digits.ts).
+ * Generation quality on the built-in data: trains experiments/digits.yaml (or a variant) with
+ * runExperiment, asks the run's checkpoints to draw each digit and to caption held-out digits through
+ * the generation library, and scores the drawings with an MNIST classifier built from the `mnist`
+ * package's data (test/helpers/digits.ts).
  *
  *   node dist/bench/generation-quality.js [--steps N] [--set path=value ...] [--per-digit K]
  *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--eval-at 200,400] [--json FILE]
- *        [--save-run DIR]   also write the trained model as a run folder under DIR (chamlab generate reads it)
+ *        [--out DIR]   keep the run folder there (default: a temporary folder, removed afterwards;
+ *                      a finished run found there is scored again, not retrained)
  *
  * Prints the training budget (steps, tokens, wall time), the classifier's own accuracy on held-out
  * real digits and on their VQ reconstructions, then per-digit accuracy of drawing and captioning.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadSpec } from '../dsl';
-import { createDataPipeline } from '../src/data';
+import { createSources } from '../src/data/sources';
 import type { Image } from '../src/data/image';
-import { toOnnx } from '../src/graph';
 import { Generator } from '../src/generate/generator';
-import { buildModelGraphs, initWeights, modelDims } from '../src/model';
-import { lrSchedule, Trainer } from '../src/runtime';
-import { writeRunFolder } from '../test/helpers/run-folder';
+import { runExperiment } from '../src/runs/run';
+import { checkpointName } from '../src/runs/layout';
+import { readMetrics, readRunSpec } from '../src/runs/read';
 import { DigitClassifier, mnistDigits, scoreCaptioning, scoreDrawing, toUnit, type DigitScores } from '../test/helpers/digits';
 import { fmt, table } from './stats';
 
@@ -34,15 +35,16 @@ export interface QualityOptions {
   temperature?: number;
   topP?: number;
   threads?: number;
-  /** Also score at these earlier steps (same run: the schedule is the full run's), e.g. [200, 400]. */
+  /** Also score the run's checkpoints at these earlier steps (same run: the schedule is the full run's). */
   evalAt?: number[];
-  /** Write the trained model as a run folder under this directory (returned as `runDir`). */
-  saveRun?: string;
+  /** Keep the run folder under this directory (default: a temporary one, removed). */
+  out?: string;
   log?: (line: string) => void;
 }
 
 export interface QualityResult {
   spec: string;
+  runDir: string | null;
   steps: number;
   tokens: number;
   trainSeconds: number;
@@ -51,88 +53,84 @@ export interface QualityResult {
   drawing: DigitScores;
   captioning: DigitScores;
   sampling: { cfg: number; temperature: number; topP: number; perDigit: number };
-  /** Scores at the `evalAt` steps of the same run. */
-  trajectory: { step: number; seconds: number; loss: number; drawing: number; captioning: number }[];
-  runDir?: string;
+  /** Scores of the checkpoints at the `evalAt` steps and at the end. */
+  trajectory: { step: number; loss: number; drawing: number; captioning: number }[];
 }
 
-/** Trains the spec's model with Trainer + the data pipeline, then measures drawing and captioning. */
+/** Trains the spec with runExperiment, then measures drawing and captioning of its checkpoints. */
 export async function measureQuality(o: QualityOptions = {}): Promise<QualityResult> {
   const log = o.log ?? (() => {});
   const specFile = o.specFile ?? path.join(root, 'experiments', 'digits.yaml');
-  const overrides = [...(o.overrides ?? []), ...(o.steps ? [`train.steps=${o.steps}`] : [])];
-  const { spec, hash } = await loadSpec(specFile, { overrides });
-  const data = await createDataPipeline(spec, { specDir: path.dirname(specFile), projectDir: root });
-  const graphs = buildModelGraphs(spec);
-  const m = modelDims(spec.model);
-  const trainer = await Trainer.create({
-    device: 'cpu',
-    trainStep: toOnnx(graphs.trainStep.graph, { params: 'inputs' }),
-    weights: initWeights(m, spec.train.seed),
-    batches: (step) => data.nextBatch(step - 1),
-    lr: lrSchedule(spec.optimizer, spec.train.steps),
-    seed: spec.train.seed,
-    sessionOverrides: o.threads ? { intraOpNumThreads: o.threads } : undefined,
-  });
-  const digits = mnistDigits();
-  const clf = DigitClassifier.train(digits, (i) => i % 2 === 0);
-  const vq = data.encoder.vq!;
-  const classifier = {
-    real: clf.accuracy(digits, (i) => i % 2 === 1),
-    vq: clf.accuracy(digits, (i) => i % 2 === 1, (x) => toUnit(vq.decode(vq.encode({ size: 28, pixels: Float32Array.from(x, (v) => v * 2 - 1) })))),
-  };
-  log(`classifier: ${(100 * classifier.real).toFixed(1)}% on held-out real digits, ${(100 * classifier.vq).toFixed(1)}% on their VQ reconstructions`);
-  const perDigit = o.perDigit ?? 10;
-  const sampling = { temperature: o.temperature ?? 0.7, topP: o.topP ?? 0.9 };
-  const cfg = o.cfg ?? 3;
-  const held = heldOutImages(data.sources, perDigit);
-  const score = async () => {
-    const gen = await Generator.create({ spec, weights: await trainer.getParams(), bpe: data.encoder.bpe, vq, label: 'in-memory' }, { threads: o.threads });
-    try {
-      const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
-      const captioning = await scoreCaptioning(gen, held, sampling);
-      log(`step ${trainer.step}: drawing ${(100 * drawing.overall).toFixed(1)}%, captioning ${(100 * captioning.overall).toFixed(1)}%`);
-      return { drawing, captioning };
-    } finally {
-      await gen.release();
-    }
-  };
-
-  let trainSeconds = 0;
-  let last = NaN;
-  const trajectory: QualityResult['trajectory'] = [];
-  for (const until of [...(o.evalAt ?? []).filter((s) => s < spec.train.steps), spec.train.steps]) {
-    const t0 = performance.now();
-    await trainer.train(until, (s) => {
-      last = s.loss;
-      if (s.step % 50 === 0 || s.step === spec.train.steps) log(`step ${s.step}/${spec.train.steps} loss ${s.loss.toFixed(3)}`);
+  const evalAt = o.evalAt ?? [];
+  // Checkpoints at the scored steps (all kept); held-out evaluation only at the end (it is not scored here).
+  const every = evalAt.length ? evalAt.reduce(gcd) : 0;
+  const overrides = [
+    ...(o.overrides ?? []),
+    ...(o.steps ? [`train.steps=${o.steps}`] : []),
+    `train.checkpoint_every=${every}`,
+    'train.keep_checkpoints=1000',
+    'train.eval_every=0',
+  ];
+  const out = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-quality-'));
+  try {
+    const run = await runExperiment(specFile, {
+      out,
+      overrides,
+      threads: o.threads,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.row.step % 100 === 0) log(`step ${e.row.step} loss ${e.row.loss.toFixed(3)}`);
+      },
     });
-    trainSeconds += (performance.now() - t0) / 1000;
-    if (until < spec.train.steps) {
-      const r = await score();
-      trajectory.push({ step: until, seconds: trainSeconds, loss: last, drawing: r.drawing.overall, captioning: r.captioning.overall });
+    const { spec } = readRunSpec(run.dir);
+    const losses = new Map(readMetrics(run.dir).rows.map((r) => [r.step, r.loss]));
+
+    const digits = mnistDigits();
+    const clf = DigitClassifier.train(digits, (i) => i % 2 === 0);
+    const perDigit = o.perDigit ?? 10;
+    const sampling = { temperature: o.temperature ?? 0.7, topP: o.topP ?? 0.9 };
+    const cfg = o.cfg ?? 3;
+    const held = heldOutImages(createSources(spec, { specDir: path.dirname(specFile), projectDir: root }), perDigit);
+
+    let classifier = { real: NaN, vq: NaN };
+    const trajectory: QualityResult['trajectory'] = [];
+    let last: { drawing: DigitScores; captioning: DigitScores } | undefined;
+    for (const step of [...evalAt.filter((s) => s < spec.train.steps), spec.train.steps]) {
+      const gen = await Generator.open(run.dir, { checkpoint: checkpointName(step), threads: o.threads });
+      try {
+        if (Number.isNaN(classifier.real)) {
+          const vq = gen.parts.vq!;
+          const roundTrip = (x: Float32Array) => toUnit(vq.decode(vq.encode({ size: 28, pixels: Float32Array.from(x, (v) => v * 2 - 1) })));
+          classifier = { real: clf.accuracy(digits, (i) => i % 2 === 1), vq: clf.accuracy(digits, (i) => i % 2 === 1, roundTrip) };
+          log(`classifier: ${(100 * classifier.real).toFixed(1)}% on held-out real digits, ${(100 * classifier.vq).toFixed(1)}% on their VQ reconstructions`);
+        }
+        const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
+        const captioning = await scoreCaptioning(gen, held, sampling);
+        log(`step ${step}: drawing ${(100 * drawing.overall).toFixed(1)}%, captioning ${(100 * captioning.overall).toFixed(1)}%`);
+        trajectory.push({ step, loss: losses.get(step) ?? NaN, drawing: drawing.overall, captioning: captioning.overall });
+        last = { drawing, captioning };
+      } finally {
+        await gen.release();
+      }
     }
+    return {
+      spec: `${path.relative(root, specFile)}${o.overrides?.length || o.steps ? ' ' + [...(o.overrides ?? []), ...(o.steps ? [`train.steps=${o.steps}`] : [])].join(' ') : ''}`,
+      runDir: o.out ? run.dir : null,
+      steps: spec.train.steps,
+      tokens: run.summary.tokens,
+      trainSeconds: run.summary.wall_s,
+      finalLoss: losses.get(spec.train.steps) ?? NaN,
+      classifier,
+      drawing: last!.drawing,
+      captioning: last!.captioning,
+      sampling: { cfg, ...sampling, perDigit },
+      trajectory,
+    };
+  } finally {
+    if (!o.out) fs.rmSync(out, { recursive: true, force: true });
   }
-  const { drawing, captioning } = await score();
-  trajectory.push({ step: spec.train.steps, seconds: trainSeconds, loss: last, drawing: drawing.overall, captioning: captioning.overall });
-  const runDir = o.saveRun
-    ? writeRunFolder(o.saveRun, { spec, hash, bpe: data.encoder.bpe, vq, weights: await trainer.getParams(), step: spec.train.steps })
-    : undefined;
-  await trainer.release();
-  return {
-    spec: `${path.relative(root, specFile)}${overrides.length ? ' ' + overrides.join(' ') : ''}`,
-    steps: spec.train.steps,
-    tokens: spec.train.steps * spec.train.batch * spec.data.seq_len,
-    trainSeconds,
-    finalLoss: last,
-    classifier,
-    drawing,
-    captioning,
-    sampling: { cfg, ...sampling, perDigit },
-    trajectory,
-    runDir,
-  };
 }
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** The first `n` held-out images of each digit from the spec's MNIST pair source (never trained on). */
 export function heldOutImages(sources: { spec: { kind: string }; holdout: { length: number; get(i: number): any } }[], n: number): Image[][] {
@@ -158,7 +156,7 @@ export function formatQuality(r: QualityResult): string {
     `sampling: temperature ${r.sampling.temperature}, top-p ${r.sampling.topP}, cfg ${r.sampling.cfg} for drawing; ${r.sampling.perDigit} per digit`,
     table(['digit', 'drawn as prompted', 'caption names it'], rows),
     ...(r.trajectory.length > 1
-      ? ['', table(['step', 'train s', 'loss', 'drawn as prompted', 'caption names it'], r.trajectory.map((t) => [t.step, fmt(t.seconds), t.loss.toFixed(3), pct(t.drawing), pct(t.captioning)]))]
+      ? ['', table(['checkpoint', 'loss', 'drawn as prompted', 'caption names it'], r.trajectory.map((t) => [t.step, t.loss.toFixed(3), pct(t.drawing), pct(t.captioning)]))]
       : []),
   ].join('\n');
 }
@@ -178,7 +176,7 @@ async function main(): Promise<void> {
     topP: num('top-p'),
     threads: num('threads'),
     evalAt: one('eval-at')?.split(',').map(Number),
-    saveRun: one('save-run'),
+    out: one('out'),
     log: (l) => process.stderr.write(l + '\n'),
   });
   process.stdout.write(formatQuality(r) + '\n');

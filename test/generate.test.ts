@@ -1,9 +1,9 @@
 /**
  * Generation from run folders, through the library (Generator, generate) and through
  * `chamlab generate` (bin/chamlab.js): prompts with images, the files written, seeds, checkpoint
- * folders, and one-line errors with exit 1 for every bad input the issue lists. The model is the
- * digits spec at a small size with its initial weights: these tests check the plumbing and the
- * constraints; generate-quality.test.ts checks what a trained model draws.
+ * folders, and one-line errors with exit 1 for every bad input the issue lists. The run folder is
+ * runExperiment's, for the digits spec at a small size trained 2 steps: these tests check the
+ * plumbing and the constraints; generate-quality.test.ts checks what a trained model draws.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,15 +12,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { loadSpec } from '../dsl';
 import { isUserError } from '../dsl/errors';
-import { createDataPipeline } from '../src/data';
 import { readPng } from '../src/data/png';
 import { BEGIN_IMAGE, END_IMAGE } from '../src/data/vocab';
 import { Generator, generate, parsePrompt } from '../src/generate';
-import { initWeights, modelDims } from '../src/model';
+import { runExperiment } from '../src/runs';
 import { CHECKPOINT_FILES, RUN_FILES } from '../src/runs/layout';
-import { writeRunFolder } from './helpers/run-folder';
 
 const root = path.resolve(__dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-generate-'));
@@ -32,14 +29,11 @@ let run = '';
 let emptyRun = '';
 
 before(async () => {
-  const file = path.join(root, 'experiments', 'digits.yaml');
-  const overrides = ['model.d_model=32', 'model.layers=1', 'model.heads=2', 'tokenizer.image.train_images=300', 'tokenizer.image.iterations=3'];
-  const { spec, hash } = await loadSpec(file, { overrides });
-  const data = await createDataPipeline(spec, { specDir: path.dirname(file), projectDir: root });
-  const parts = { spec, hash, bpe: data.encoder.bpe, vq: data.encoder.vq, weights: initWeights(modelDims(spec.model), 1), step: 7 };
-  run = writeRunFolder(path.join(tmp, 'runs'), parts);
+  const overrides = ['model.d_model=32', 'model.layers=1', 'model.heads=2', 'tokenizer.image.train_images=300', 'tokenizer.image.iterations=3', 'train.steps=2', 'train.eval_batches=1'];
+  run = (await runExperiment(path.join(root, 'experiments', 'digits.yaml'), { out: path.join(tmp, 'runs'), overrides })).dir;
   // the same run, but training never reached a checkpoint
-  emptyRun = writeRunFolder(path.join(tmp, 'empty'), parts);
+  emptyRun = path.join(tmp, 'empty');
+  fs.cpSync(run, emptyRun, { recursive: true });
   fs.rmSync(path.join(emptyRun, RUN_FILES.checkpoints), { recursive: true });
   // a 40 x 56 RGBA PNG (not the tokenizer's 28 x 28): a dark bar on white
   const png = new PNG({ width: 40, height: 56 });
@@ -85,7 +79,7 @@ test('library: drawing (mode image, CFG) and captioning with an image of another
 
 test('library: generate(dir) writes text.txt, image-1.png and tokens.json; a checkpoint folder works too', async () => {
   const out = path.join(tmp, 'lib-out');
-  const ckpt = path.join(run, RUN_FILES.checkpoints, 'step-00000007');
+  const ckpt = path.join(run, RUN_FILES.checkpoints, 'step-00000002');
   const g = await generate(ckpt, { prompt: 'a handwritten digit two', mode: 'image', seed: 2, out });
   assert.deepEqual(g.files!.images, [path.join(out, 'image-1.png')]);
   const img = readPng(g.files!.images[0]);
@@ -123,7 +117,7 @@ test('chamlab generate: bad input is one line on stderr and exit 1', () => {
     [[path.join(tmp, 'nope'), '--prompt', 'x'], /nope: no such folder/],
     [[tmp, '--prompt', 'x'], /not a run folder .* nor a checkpoint folder/],
     [[emptyRun, '--prompt', 'x'], /the run has no complete checkpoint yet/],
-    [[run, '--prompt', long], /the prompt has \d+ tokens but the model's context is 128/],
+    [[run, '--prompt', long], /the prompt has \d+ tokens but the model's context is 64/],
     [[run, '--prompt', 'x', '--temperature=-1'], /^--temperature: must be a number >= 0/],
     [[run, '--prompt', 'x', '--temperature', 'hot'], /^--temperature: must be a number, got 'hot'/],
     [[run, '--prompt', 'x', '--top-p', '0'], /^--top-p: must be in \(0, 1\]/],
@@ -132,7 +126,7 @@ test('chamlab generate: bad input is one line on stderr and exit 1', () => {
     [[run, '--prompt', '<image>'], /1 <image> placeholder but 0 images were given/],
     [[run, '--prompt', '<image>', '--image', 'not.png'], /not\.png: cannot read PNG/],
     [[run, '--prompt', '<image>', '--image', 'missing.png'], /missing\.png: cannot read PNG/],
-    [[run, '--prompt', 'x', '--checkpoint', 'step-9'], /no complete checkpoint 'step-9' \(the run has: step-00000007\)/],
+    [[run, '--prompt', 'x', '--checkpoint', 'step-9'], /no complete checkpoint 'step-9' \(the run has: step-00000002\)/],
     [[run, '--prompt', 'x', '--device', 'tpu'], /^--device: must be cpu, gpu or auto/],
     [[run], /usage: chamlab generate/],
     [[run, '--prompt', 'x', '--bogus'], /Unknown option '--bogus'/],
@@ -146,7 +140,7 @@ test('chamlab generate: bad input is one line on stderr and exit 1', () => {
   }
   // a checkpoint whose manifest is missing (its writer was interrupted) is refused too
   const torn = path.join(run, RUN_FILES.checkpoints, 'step-00000009');
-  fs.cpSync(path.join(run, RUN_FILES.checkpoints, 'step-00000007'), torn, { recursive: true });
+  fs.cpSync(path.join(run, RUN_FILES.checkpoints, 'step-00000002'), torn, { recursive: true });
   fs.rmSync(path.join(torn, CHECKPOINT_FILES.manifest));
   const r = chamlab(torn, '--prompt', 'x');
   assert.equal(r.status, 1);
