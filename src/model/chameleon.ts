@@ -127,16 +127,17 @@ export interface LayerContext {
   W: (name: string) => Tensor;
   /** Dropout at one site (identity when dropout is off or p is 0). */
   drop: (x: Tensor, p: number, salt: number) => Tensor;
-  /** RoPE tables of the query positions, broadcastable to [B, heads, T, head_dim]; see `ropeConstants`. */
+  /** RoPE tables of the query positions, broadcastable to [B, heads, T, head_dim]. */
   rope: RopeConstants;
   /** Additive attention bias, broadcastable to [B, heads, T, keys]: 0 where a query may attend, MASKED elsewhere. */
   attnBias: Tensor;
   /**
    * Where keys and values go (the decode graphs' cache): gets layer i's keys and values of the new
    * positions, [B, kv_heads, T, head_dim] after RoPE, and returns the blocks of keys and values the
-   * queries attend to, [B, kv_heads, S_j, head_dim] each, in the order of `attnBias`'s key axis (the
-   * cache, then the new positions, say: attention reads the blocks in place instead of concatenating
-   * them). Absent: the queries attend to the new positions themselves (training, eval, forward).
+   * queries attend to, [B, kv_heads, S_j, head_dim] each, in the order `attnBias` lists their positions
+   * (a decode step may return the cache and the new row: attention reads each block in place rather
+   * than concatenating them). Absent: the queries attend to the new positions themselves (training,
+   * eval, forward).
    */
   kv?: (layer: number, k: Tensor, v: Tensor) => KeyValues[];
   /** Metric taps, one per layer, filled in while the layers are built (absent: no taps are built). */
@@ -158,7 +159,7 @@ export interface RopeConstants {
   sinQ: Tensor;
 }
 
-/** The graph's float dtype for a float64 table (the tables are computed in float64 and rounded once). */
+/** A float64 table in the graph's float dtype (tables are computed in float64 and rounded once). */
 export function tableValues(g: Graph, a: Float64Array): Float64Array | Float32Array {
   return g.dtype === 'float64' ? a : Float32Array.from(a);
 }
