@@ -6,6 +6,7 @@
  *
  *   node dist/bench/generation-quality.js [--steps N] [--set path=value ...] [--per-digit K]
  *        [--cfg S] [--temperature T] [--top-p P] [--threads N] [--eval-at 200,400] [--json FILE]
+ *        [--grid FILE.png]  the last checkpoint's drawings, one row per digit
  *        [--out DIR]   keep the run folder there (default: a temporary folder, removed afterwards;
  *                      a finished run found there is scored again, not retrained)
  *
@@ -16,12 +17,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSources } from '../src/data/sources';
-import type { Image } from '../src/data/image';
 import { Generator } from '../src/generate/generator';
 import { runExperiment } from '../src/runs/run';
 import { checkpointName } from '../src/runs/layout';
 import { readMetrics, readRunSpec } from '../src/runs/read';
-import { DigitClassifier, mnistDigits, scoreCaptioning, scoreDrawing, toUnit, type DigitScores } from '../test/helpers/digits';
+import { encodePng } from '../src/data/png';
+import { DigitClassifier, heldOutPairs, tile, mnistDigits, scoreCaptioning, scoreDrawing, toUnit, type DigitScores } from '../test/helpers/digits';
+import { UserError } from '../dsl/errors';
 import { fmt, table } from './stats';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -89,7 +91,9 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
     const perDigit = o.perDigit ?? 10;
     const sampling = { temperature: o.temperature ?? 0.7, topP: o.topP ?? 0.9 };
     const cfg = o.cfg ?? 3;
-    const held = heldOutImages(createSources(spec, { specDir: path.dirname(specFile), projectDir: root }), perDigit);
+    const pairs = createSources(spec, { specDir: path.dirname(specFile), projectDir: root }).find((x) => x.spec.kind === 'image-text');
+    if (!pairs) throw new UserError('the spec has no image-text source to take digits and captions from', specFile);
+    const held = heldOutPairs(pairs.holdout, perDigit);
 
     let classifier = { real: NaN, vq: NaN };
     const trajectory: QualityResult['trajectory'] = [];
@@ -103,8 +107,8 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
           classifier = { real: clf.accuracy(digits, (i) => i % 2 === 1), vq: clf.accuracy(digits, (i) => i % 2 === 1, roundTrip) };
           log(`classifier: ${(100 * classifier.real).toFixed(1)}% on held-out real digits, ${(100 * classifier.vq).toFixed(1)}% on their VQ reconstructions`);
         }
-        const drawing = await scoreDrawing(gen, clf, perDigit, { ...sampling, cfg });
-        const captioning = await scoreCaptioning(gen, held, sampling);
+        const drawing = await scoreDrawing(gen, clf, held.captions, { ...sampling, cfg });
+        const captioning = await scoreCaptioning(gen, held.images, sampling);
         log(`step ${step}: drawing ${(100 * drawing.overall).toFixed(1)}%, captioning ${(100 * captioning.overall).toFixed(1)}%`);
         trajectory.push({ step, loss: losses.get(step) ?? NaN, drawing: drawing.overall, captioning: captioning.overall });
         last = { drawing, captioning };
@@ -132,19 +136,6 @@ export async function measureQuality(o: QualityOptions = {}): Promise<QualityRes
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** The first `n` held-out images of each digit from the spec's MNIST pair source (never trained on). */
-export function heldOutImages(sources: { spec: { kind: string }; holdout: { length: number; get(i: number): any } }[], n: number): Image[][] {
-  const src = sources.find((s) => s.spec.kind === 'image-text');
-  if (!src) throw new Error('the spec has no image-text source');
-  const out: Image[][] = Array.from({ length: 10 }, () => []);
-  for (let i = 0; i < src.holdout.length; i++) {
-    const doc = src.holdout.get(i);
-    const label = Number(/^mnist:(\d):/.exec(doc.image.key)![1]);
-    if (out[label].length < n) out[label].push(doc.image.load());
-  }
-  return out;
-}
-
 export function formatQuality(r: QualityResult): string {
   const pct = (x: number) => fmt(100 * x, 0) + '%';
   const rows = [...Array(10).keys()].map((d) => [String(d), pct(r.drawing.perDigit[d]), pct(r.captioning.perDigit[d])]);
@@ -153,7 +144,7 @@ export function formatQuality(r: QualityResult): string {
     `spec: ${r.spec}`,
     `training: ${r.steps} steps, ${fmt(r.tokens)} tokens, ${fmt(r.trainSeconds, 0)} s on ${require('node:os').availableParallelism()} cores, final loss ${r.finalLoss.toFixed(3)}`,
     `classifier (logistic regression on MNIST): ${pct(r.classifier.real)} on held-out real digits, ${pct(r.classifier.vq)} on their VQ reconstructions`,
-    `sampling: temperature ${r.sampling.temperature}, top-p ${r.sampling.topP}, cfg ${r.sampling.cfg} for drawing; ${r.sampling.perDigit} per digit`,
+    `sampling: temperature ${r.sampling.temperature}, top-p ${r.sampling.topP}, cfg ${r.sampling.cfg} for drawing; ${r.sampling.perDigit} per digit; drawing prompts: the captions of held-out pairs; captioning: their images`,
     table(['digit', 'drawn as prompted', 'caption names it'], rows),
     ...(r.trajectory.length > 1
       ? ['', table(['checkpoint', 'loss', 'drawn as prompted', 'caption names it'], r.trajectory.map((t) => [t.step, t.loss.toFixed(3), pct(t.drawing), pct(t.captioning)]))]
@@ -181,8 +172,12 @@ async function main(): Promise<void> {
   });
   process.stdout.write(formatQuality(r) + '\n');
   if (r.runDir) process.stdout.write(`run folder: ${r.runDir}\n`);
+  const grid = one('grid');
+  if (grid && r.drawing.images) {
+    fs.writeFileSync(grid, encodePng(tile(r.drawing.images)));
+  }
   const json = one('json');
-  if (json) fs.writeFileSync(json, JSON.stringify(r, null, 1) + '\n');
+  if (json) fs.writeFileSync(json, JSON.stringify({ ...r, drawing: { ...r.drawing, images: undefined } }, null, 1) + '\n');
 }
 
 if (require.main === module)

@@ -14,7 +14,7 @@ Chameleon's modality constraints: text mode samples only text tokens, end-of-seq
 begin-image; after begin-image exactly one image's worth of codes, then end-image, then text again.
 
 The prompt is text with <image> where each --image goes, in order ("<image>" alone asks for a
-caption; "a handwritten digit seven" with --mode image asks for a drawing). PNGs of any size are
+caption; "a handwritten seven (7)" with --mode image asks for a drawing). PNGs of any size are
 resized (short side) and centre-cropped like the run's image tokenizer's training images.
 
 options:
@@ -34,8 +34,8 @@ options:
   --json                 print the result as JSON instead of text
 
 example:
-  chamlab generate runs/digits/0e7df520fa43 --prompt "a handwritten digit seven" --mode image --cfg 3
-  chamlab generate runs/digits/0e7df520fa43 --prompt "<image>" --image seven.png --mode text`;
+  chamlab generate runs/digits/<hash12> --prompt "a handwritten seven (7)" --mode image --cfg 3
+  chamlab generate runs/digits/<hash12> --prompt "<image>" --image seven.png --mode text`;
 
 /** Flag names of the sampling options, for error messages. */
 const FLAGS: Record<keyof SamplingOptions, string> = {

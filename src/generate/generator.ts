@@ -3,7 +3,7 @@
  * of its model (src/model/decode.ts) and the runtime's sampling loop (src/runtime/decoder.ts).
  *
  *   const gen = await Generator.open('runs/tiny/3f2a9c1b7d4e');        // latest checkpoint, CPU
- *   const g = await gen.generate({ prompt: 'a handwritten digit seven', mode: 'image', cfg: 3 });
+ *   const g = await gen.generate({ prompt: 'a handwritten seven (7)', mode: 'image', cfg: 3 });
  *   g.images[0]                                                          // the drawn digit
  *   const c = await gen.generate({ prompt: '<image>', images: ['seven.png'], mode: 'text' });
  *   c.text                                                               // its caption

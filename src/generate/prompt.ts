@@ -5,7 +5,7 @@
  * the resolution, centre crop) and encoded with the run's codebook. Everything else is text, encoded
  * with the run's BPE exactly as written (spaces included).
  *
- *   "a handwritten digit seven"            text only (the image-text source's caption style)
+ *   "a handwritten seven (7)"              text only (a caption of the image-text source)
  *   "<image>"                               an image alone: the model continues (captions it)
  *   "<image> plus <image> equals"           images between text, as in the interleaved documents
  *

@@ -50,6 +50,7 @@ export interface DecodeResult {
   stop: StopReason;
   /** Prompt tokens of each row (after any truncation: none, prompts must fit). */
   promptTokens: number[];
+  /** Wall time of the prefill run (sessions are created before and not counted). */
   prefillMs: number;
   /** Wall time of the decode steps (graph runs, sampling and cache writes). */
   decodeMs: number;
@@ -98,7 +99,6 @@ export class Decoder {
     const cacheLen = Math.min(this.opts.maxContext, roundUp(longest + budget, CACHE_BUCKET));
     const promptLen = Math.min(cacheLen, roundUp(longest, PROMPT_BUCKET));
     const update: CacheUpdate = this.opts.device === 'webgpu' ? 'in-graph' : 'caller';
-    const t0 = performance.now();
 
     // ---- prefill
     const { Tensor: T } = ort();
@@ -111,6 +111,7 @@ export class Decoder {
       update === 'in-graph' ? this.opts.graphs.cache.map((n) => this.opts.graphs.output(n, update)) : [],
     );
     const params = await this.paramFeeds(prefill);
+    const t0 = performance.now(); // sessions are made (once per shape bucket): time the generation itself
     const out = await prefill.run({
       ...params,
       input_ids: new T('int32', ids, [B, promptLen]),

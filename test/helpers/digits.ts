@@ -117,24 +117,44 @@ export interface DigitScores {
   overall: number;
   /** What was drawn / captioned, per digit (classifier labels, or the captions). */
   outcomes: (number | string)[][];
+  /** The drawn images per digit (drawing only). */
+  images?: Image[][];
 }
 
-/** The caption the drawing prompts use: the image-text source's first template. */
-export const drawPrompt = (d: number) => `a handwritten digit ${DIGIT_WORDS[d]}`;
-
-/** Draws `perDigit` images of each digit and classifies them. */
-export async function scoreDrawing(gen: Generator, clf: DigitClassifier, perDigit: number, sampling: SamplingOptions = {}): Promise<DigitScores> {
+/**
+ * Draws one image per prompt (`prompts[d]`: captions asking for digit d) and classifies them. The
+ * prompts are the captions of held-out image-text pairs (see heldOutPairs): the wording the source
+ * uses for that digit.
+ */
+export async function scoreDrawing(gen: Generator, clf: DigitClassifier, prompts: string[][], sampling: SamplingOptions = {}): Promise<DigitScores> {
   const outcomes: number[][] = [];
+  const images: Image[][] = [];
   for (let d = 0; d < 10; d++) {
     const row: number[] = [];
-    for (let k = 0; k < perDigit; k++) {
-      const g = await gen.generate({ ...sampling, prompt: drawPrompt(d), mode: 'image', seed: (sampling.seed ?? 0) * 1000 + d * 100 + k });
+    images.push([]);
+    for (const [k, prompt] of prompts[d].entries()) {
+      const g = await gen.generate({ ...sampling, prompt, mode: 'image', seed: (sampling.seed ?? 0) * 1000 + d * 100 + k });
       if (g.images.length !== 1) throw new Error(`digit ${d}: expected one image, got ${g.images.length} (stop ${g.stop})`);
       row.push(clf.classify(toUnit(g.images[0])));
+      images[d].push(g.images[0]);
     }
     outcomes.push(row);
   }
-  return summarize(outcomes.map((row, d) => row.map((x) => x === d)), outcomes);
+  return { ...summarize(outcomes.map((row, d) => row.map((x) => x === d)), outcomes), images };
+}
+
+/** The source's held-out image-text pairs, by digit: the first `n` of each (never trained on). */
+export function heldOutPairs(docs: { length: number; get(i: number): any }, n: number): { images: Image[][]; captions: string[][] } {
+  const images: Image[][] = Array.from({ length: 10 }, () => []);
+  const captions: string[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < docs.length; i++) {
+    const doc = docs.get(i);
+    const label = Number(/^mnist:(\d):/.exec(doc.image.key)![1]);
+    if (images[label].length >= n) continue;
+    images[label].push(doc.image.load());
+    captions[label].push(doc.caption);
+  }
+  return { images, captions };
 }
 
 /** Captions `perDigit` held-out images of each digit; right when the caption names exactly that digit. */
@@ -154,6 +174,22 @@ export async function scoreCaptioning(gen: Generator, images: Image[][], samplin
     right.push(ok);
   }
   return summarize(right, outcomes);
+}
+
+/** Images tiled into one: row d holds digit d's drawings, each scaled up `zoom` times (nearest). */
+export function tile(rows: Image[][], zoom = 3, gap = 2): Image {
+  const size = rows[0][0].size * zoom;
+  const cols = Math.max(...rows.map((r) => r.length));
+  const side = Math.max(rows.length, cols) * (size + gap) + gap;
+  const pixels = new Float32Array(side * side).fill(1); // white paper between tiles
+  rows.forEach((r, y) =>
+    r.forEach((img, x) => {
+      for (let py = 0; py < size; py++)
+        for (let px = 0; px < size; px++)
+          pixels[(gap + y * (size + gap) + py) * side + gap + x * (size + gap) + px] = img.pixels[Math.floor(py / zoom) * img.size + Math.floor(px / zoom)];
+    }),
+  );
+  return { size: side, pixels };
 }
 
 function summarize(right: boolean[][], outcomes: (number | string)[][]): DigitScores {
