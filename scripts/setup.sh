@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 #   jupyter-nbconvert python3-nbclient python3-ipykernel   executing the example notebooks headless
 #   mesa-vulkan-drivers (bookworm-backports, Mesa >= 24) libvulkan1   WebGPU on lavapipe (software Vulkan)
 DEBS=(python3-onnx python3-numpy python3-torch libopenblas0-pthread jupyter-nbconvert python3-nbclient python3-ipykernel libvulkan1)
+# chromium: headless browser checks of the HTML report and notebook HTML (driven by playwright-core,
+# which cannot download its own browsers here)
+DEBS+=(chromium)
 BACKPORTS_DEBS=(mesa-vulkan-drivers)
 
 missing=()
