@@ -159,8 +159,11 @@ export function emptyNote(text: string): Partial<Annotation> {
   return { text, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: '#777777' } };
 }
 
-/** A vertical dashed line across the whole plot at step x (divergences, stage boundaries). */
-export function vline(x: number, color: string, label: string, xref = 'x', dash: 'dash' | 'dot' = 'dash'): Partial<Shape> {
+/**
+ * A vertical dashed line across the whole plot at step x (divergences, stage boundaries), labelled at
+ * its top; `side` 'left' puts the label left of the line (for lines near the right edge).
+ */
+export function vline(x: number, color: string, label: string, xref = 'x', dash: 'dash' | 'dot' = 'dash', side: 'left' | 'right' = 'right'): Partial<Shape> {
   return {
     type: 'line',
     xref: xref as Shape['xref'],
@@ -170,7 +173,7 @@ export function vline(x: number, color: string, label: string, xref = 'x', dash:
     y0: 0,
     y1: 1,
     line: { color, width: 1.5, dash },
-    label: { text: label, textposition: 'end', textangle: 0, xanchor: 'left', font: { size: 10, color } },
+    label: { text: label, textposition: 'end', textangle: 0, xanchor: side === 'right' ? 'left' : 'right', font: { size: 10, color } },
   };
 }
 

@@ -156,7 +156,7 @@ function runSections(runs: RunRecord[], opts: RunFigureOptions & { labels: reado
     section('Loss', [
       {
         id: `${prefix}loss`,
-        caption: `Training loss per step (faint: raw; solid: EMA with a half-life of ${h} steps, i.e. 2.5% of the planned steps) and held-out loss on the training mixture (dotted). The buttons switch the x axis between steps and tokens seen. Red crosses mark non-finite values; a dashed line marks a divergence.`,
+        caption: `Training loss per step (faint: raw; solid: EMA with a half-life of ${h} step${h === 1 ? '' : 's'}, 2.5% of the planned steps) and held-out loss on the training mixture (dotted). The buttons switch the x axis between steps and tokens seen. Red crosses mark non-finite values; a dashed line marks a divergence.`,
         figure: lossFigure(runs, opts),
         empty: 'Loss: no step recorded yet.',
       },
@@ -343,8 +343,8 @@ export function renderReportHtml(report: Report): string {
   const runRows =
     report.kind !== 'runs'
       ? ''
-      : `<table class="runs"><tr><th>run</th><th>spec</th><th>hash</th><th>status</th><th>folder</th></tr>\n${report.runs
-          .map((r) => `<tr><td>${esc(r.label)}</td><td>${esc(r.name)}</td><td class="hash">${esc(r.hash.slice(0, 12))}</td><td>${esc(r.status)}</td><td><code>${esc(r.dir)}</code></td></tr>`)
+      : `<table class="runs"><tr><th>run</th><th>spec</th><th>hash</th></tr>\n${report.runs
+          .map((r) => `<tr><td>${esc(r.label)}</td><td>${esc(r.name)}</td><td class="hash">${esc(r.hash)}</td></tr>`)
           .join('\n')}</table>`;
   const body = report.sections
     .filter((s) => s.figures.length || s.notes.length)
@@ -367,7 +367,7 @@ export function renderReportHtml(report: Report): string {
 <title>${esc(report.title)} · chamlab report</title>
 <style>${CSS}</style>
 </head>
-<body>
+<body data-plots="pending">
 <header>
 <h1>${esc(report.title)}</h1>
 <table class="meta">

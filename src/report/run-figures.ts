@@ -94,12 +94,14 @@ function divergenceShapes(runs: readonly Labelled[], x: 'step' | 'tokens' = 'ste
     e.stopped ||= r.run.summary!.status === 'diverged';
     at.set(pos, e);
   }
+  // The line is in the run's colour (hover and legend say which run); labels near the right edge go left.
+  const last = Math.max(1, ...runs.map((r) => r.run.metrics.at(-1)?.step ?? 0));
   return [...at].map(([pos, e]) => {
     const step = e.runs[0].run.summary!.divergence!.step;
     const what = `${e.stopped ? 'diverged' : 'divergence warning'} at step ${step}`;
-    const who = single ? '' : e.runs.length === 1 ? `${e.runs[0].label}: ` : `${e.runs.length} runs: `;
+    const who = e.runs.length > 1 ? `${e.runs.length} runs: ` : '';
     const color = single || e.runs.length > 1 ? DIVERGED_COLOR : e.runs[0].color;
-    return vline(pos, color, who + what);
+    return vline(pos, color, who + what, 'x', 'dash', step > 0.6 * last ? 'left' : 'right');
   });
 }
 
@@ -189,6 +191,7 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const stepsX = data.map((t) => t.x as number[]);
   const layout = baseLayout(single ? `Loss: ${runs[0].label} (${runStatus(runs[0].run)})` : 'Loss', {
+    margin: { l: 70, r: 30, t: 80, b: 55 },
     xaxis: axis(STEP_AXIS),
     yaxis: axis(`loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }),
     shapes: shapesStep,
@@ -198,7 +201,7 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
         direction: 'right',
         x: 1,
         xanchor: 'right',
-        y: 1.02,
+        y: 1.09,
         yanchor: 'bottom',
         pad: { t: 0, r: 0 },
         showactive: true,
@@ -239,8 +242,12 @@ export function evalSourcesFigure(input: RunInput, opts: RunFigureOptions = {}):
           legendgroup: single ? undefined : label,
         }),
       );
-      const bad = nonFiniteTrace(s, `${name} non-finite`, markerLevel(s.y), { legendgroup: single ? undefined : label });
-      if (bad) data.push(bad);
+      const first = !data.some((t) => t.mode === 'markers');
+      const bad = nonFiniteTrace(s, `${name} non-finite`, markerLevel(s.y), {
+        legendgroup: single ? 'non-finite' : label,
+        showlegend: single && first,
+      });
+      if (bad) data.push(single && first ? { ...bad, name: 'non-finite (NaN/Inf)' } : bad);
     });
   });
   const shapes = divergenceShapes(runs);
@@ -254,7 +261,7 @@ export function evalSourcesFigure(input: RunInput, opts: RunFigureOptions = {}):
   return { data, layout };
 }
 
-/** Learning rate vs step, with the data-stage boundaries marked. */
+/** Learning rate vs step, with the data-stage boundaries (and any divergence) marked. */
 export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
   const runs = labelled(input, opts);
   const single = runs.length === 1;
@@ -278,7 +285,7 @@ export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
   const layout = baseLayout(single ? `Learning rate: ${runs[0].label}` : 'Learning rate', {
     xaxis: axis(STEP_AXIS),
     yaxis: axis('learning rate', { type: autoAxisType(ys), exponentformat: 'power' }),
-    shapes: [...boundaries.values()],
+    shapes: [...boundaries.values(), ...divergenceShapes(runs)],
     showlegend: !single,
   });
   if (!ys.length) layout.annotations = [emptyNote('no steps recorded yet')];

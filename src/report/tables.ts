@@ -2,6 +2,7 @@
  * Tables as plotly table figures, so the HTML report and a notebook cell show the same object: the
  * members of a sweep, or the runs being compared.
  */
+import * as path from 'node:path';
 import type { TableData } from 'plotly.js-dist-min';
 import type { MemberStatus } from '../sweep/layout';
 import type { RunRecord } from '../runs/read';
@@ -53,8 +54,17 @@ export function tableFigure(title: string, columns: Column[], statuses: string[]
   };
   return {
     data: [trace],
-    layout: baseLayout(title, { height: Math.min(900, 100 + 28 + 24 * Math.max(1, rows)), margin: { l: 10, r: 10, t: 50, b: 10 } }),
+    // Rows whose text wraps grow taller than `height`: leave room for two lines each.
+    layout: baseLayout(title, { height: Math.min(900, 90 + 28 + 36 * Math.max(1, rows)), margin: { l: 10, r: 10, t: 50, b: 10 } }),
   };
+}
+
+/** The deepest folder that holds all of `dirs`. */
+function commonParent(dirs: readonly string[]): string {
+  const split = dirs.map((d) => path.dirname(d).split(path.sep));
+  const out: string[] = [];
+  for (let i = 0; split.every((p) => i < p.length && p[i] === split[0][i]); i++) out.push(split[0][i]);
+  return out.join(path.sep) || path.sep;
 }
 
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : formatValue(v));
@@ -114,9 +124,10 @@ export function membersTable(sweep: SweepRecord): Figure {
 
 /** The runs being compared: legend name, spec, status, steps, eval losses, divergence, throughput, folder. */
 export function runsTable(runs: readonly RunRecord[], labels: readonly string[] = runLabels(runs)): Figure {
+  const base = commonParent(runs.map((r) => path.resolve(r.dir)));
   const statusOf = (r: RunRecord) => r.summary?.status ?? (r.metrics.length ? 'running' : 'not started');
   const columns: Column[] = [
-    { name: 'run', width: 2.4, values: labels.map(html) },
+    { name: 'run', width: 3, values: labels.map(html) },
     { name: 'spec (hash)', width: 1.6, values: runs.map((r) => `${html(r.spec.name)} (${r.hash.slice(0, 12)})`) },
     { name: 'status', width: 1, values: runs.map(statusOf) },
     { name: 'where', width: 1.6, values: runs.map(runStatus) },
@@ -127,7 +138,7 @@ export function runsTable(runs: readonly RunRecord[], labels: readonly string[] 
       values: runs.map((r) => (r.summary?.best_eval_loss == null ? '—' : `${num(r.summary.best_eval_loss)} (${r.summary.best_eval_step})`)),
     },
     { name: 'tokens/s', width: 0.9, values: runs.map((r) => rate(r.summary?.tokens_per_s)) },
-    { name: 'folder', width: 3, values: runs.map((r) => html(r.dir)) },
+    { name: 'folder', width: 1.8, values: runs.map((r) => html(path.relative(base, path.resolve(r.dir)) || '.')) },
   ];
-  return tableFigure(`Runs compared (${runs.length})`, columns, runs.map(statusOf));
+  return tableFigure(`Runs compared (${runs.length}; folders under ${html(base)})`, columns, runs.map(statusOf));
 }

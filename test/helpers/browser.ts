@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import type { BrowserContext } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHAMLAB_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -131,12 +131,16 @@ export interface PageCheck {
   networkRequests: string[];
   figures: FigureInfo[];
   screenshot: string | null;
+  /** What `interact` returned. */
+  interaction: unknown;
 }
 
 export interface CheckOptions {
-  /** Write a full-page PNG here. */
+  /** Write a full-page PNG here (taken before `interact`). */
   screenshot?: string;
   timeoutMs?: number;
+  /** Runs after the figures are inspected (click a button, read a plot's state); its result is returned. */
+  interact?: (page: Page) => Promise<unknown>;
 }
 
 /**
@@ -149,20 +153,21 @@ export async function checkPage(ctx: BrowserContext, file: string, opts: CheckOp
   const pageErrors: string[] = [];
   const networkRequests: string[] = [];
   const local = (u: string) => u.startsWith('file:') || u.startsWith('data:') || u.startsWith('blob:') || u === 'about:blank';
-  await ctx.route('**/*', (route) => {
+  const page = await ctx.newPage();
+  const record = (url: string) => {
+    if (!local(url) && !networkRequests.includes(url)) networkRequests.push(url);
+  };
+  await page.route('**/*', (route) => {
     const url = route.request().url();
     if (local(url)) return route.continue();
-    networkRequests.push(url);
+    record(url);
     return route.abort('blockedbyclient');
   });
-  const page = await ctx.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('request', (r) => {
-    if (!local(r.url()) && !networkRequests.includes(r.url())) networkRequests.push(r.url());
-  });
+  page.on('request', (r) => record(r.url()));
   await page.goto('file://' + path.resolve(file), { waitUntil: 'load', timeout });
   // A page that announces its own end of drawing (the report sets body[data-plots]) is waited for;
   // then every plotly div must have its resolved layout. (Page code is a string: no DOM types here.)
@@ -174,6 +179,7 @@ export async function checkPage(ctx: BrowserContext, file: string, opts: CheckOp
     await page.screenshot({ path: opts.screenshot, fullPage: true });
     screenshot = opts.screenshot;
   }
+  const interaction = opts.interact ? await opts.interact(page) : undefined;
   await page.close();
-  return { consoleErrors, pageErrors, networkRequests, figures, screenshot };
+  return { consoleErrors, pageErrors, networkRequests, figures, screenshot, interaction };
 }
