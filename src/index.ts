@@ -10,6 +10,7 @@ export * as data from './data';
 export * as runtime from './runtime';
 export * as runs from './runs';
 export * as generation from './generate';
+export * as report from './report';
 
 // The handful of entry points a notebook needs first, at the top level.
 export { loadSpec, resolveSpec, specHash, expandSweep, experiment, UserError } from '../dsl';

@@ -80,6 +80,15 @@ test('report of several runs and of a sweep: sections, default paths', () => {
   assert.deepEqual(sweep.sections[2].figures.map((f) => f.id), ['lr-sensitivity', 'heatmap']);
 });
 
+test('a run that crashed before its first step: every figure becomes a note, the report still writes', () => {
+  const dir = syntheticRun(path.join(tmp, 'empty'), [], { steps: 0, status: 'failed', reason: 'Error: no data' });
+  fs.rmSync(path.join(dir, 'eval.jsonl'));
+  const { report } = writeReport([dir]);
+  assert.equal(report.sections.flatMap((s) => s.figures).length, 0);
+  assert.deepEqual(report.sections.flatMap((s) => s.notes).slice(0, 2), ['Loss: no step recorded yet.', 'Held-out loss per source: no evaluation recorded yet.']);
+  assert.ok(report.header.some(([k, v]) => k === 'status' && /failed.*no data/.test(v)));
+});
+
 test('bad folders: one-line user errors that say what to pass', () => {
   const missing = path.join(tmp, 'nope');
   assert.throws(() => buildReport([missing]), (e: unknown) => isUserError(e) && /no such folder/.test((e as Error).message));
@@ -171,6 +180,8 @@ test('in headless Chromium, offline: run, live run, comparison and a sweep with 
       },
     },
     { name: 'run-live', dirs: [syntheticRun(path.join(tmp, 'b-live'), [], { steps: 12, status: null, torn: true })] },
+    // crashed after its step-0 evaluation: only eval points to draw
+    { name: 'run-empty', dirs: [syntheticRun(path.join(tmp, 'b-empty'), [], { steps: 0, status: 'failed' })] },
     {
       name: 'runs',
       dirs: [

@@ -145,7 +145,7 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
   const data: Scatter[] = [];
   const tokensX: number[][] = [];
   const add = (t: Scatter | null, tokens: number[]) => {
-    if (!t) return;
+    if (!t || !(t.x as number[]).length) return; // nothing recorded yet: no empty trace
     data.push(t);
     tokensX.push(tokens);
   };
@@ -214,7 +214,7 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
       },
     ],
   });
-  if (!ys.length && !data.some((t) => (t.x as number[]).length)) layout.annotations = [emptyNote('no steps recorded yet')];
+  if (!data.length) layout.annotations = [emptyNote('no steps recorded yet')];
   return { data, layout };
 }
 
@@ -269,6 +269,7 @@ export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
   const boundaries = new Map<string, Partial<Shape>>();
   for (const { run, label, color, dash } of runs) {
     const s = seriesOf(run.metrics, (r: MetricsRow) => r.lr);
+    if (!s.steps.length) continue;
     data.push(
       line(s, s.y, single ? 'learning rate' : label, 'lr', {
         line: { color, width: 2, dash },

@@ -153,15 +153,15 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
             : undefined,
         hovertemplate: `<b>${escapeHover(label)}</b><br>step %{customdata[0]} · %{customdata[1]:,} tokens<br>eval loss %{y:.4f}${n > 1 ? ' (mean of %{customdata[2]})' : ''}<extra></extra>`,
       });
-    // Where a member diverged: an x at the last finite point of its smoothed curve.
+    // Where a member diverged (its summary's divergence, else its first non-finite loss): an x at
+    // the last finite point of its smoothed curve up to that step.
     const ends = members.flatMap((m, i) => {
       const d = m.run!.summary?.divergence;
-      const bad = d ?? (m.run!.metrics.find((r) => !Number.isFinite(r.loss)) ? { step: m.run!.metrics.find((r) => !Number.isFinite(r.loss))!.step } : null);
-      if (!bad) return [];
-      const before = smoothed[i].filter((p) => p.value !== null && p.step <= bad.step);
-      const last = before[before.length - 1];
-      const stopped = m.status === 'diverged' || !Number.isFinite(m.run!.metrics.find((r) => r.step === bad.step)?.loss ?? 0);
-      return last ? [{ step: last.step, value: last.value!, text: `${m.label}: ${stopped ? 'diverged' : 'divergence warning'} at step ${bad.step}` }] : [];
+      const step = d?.step ?? m.run!.metrics.find((r) => !Number.isFinite(r.loss))?.step;
+      if (step === undefined) return [];
+      const last = smoothed[i].filter((p) => p.value !== null && p.step <= step).at(-1);
+      const what = m.status === 'diverged' || !d ? 'diverged' : 'divergence warning';
+      return last ? [{ step: last.step, value: last.value!, text: `${escapeHover(m.label)}: ${what} at step ${step}` }] : [];
     });
     if (ends.length)
       data.push({

@@ -101,7 +101,9 @@ export interface MemberOutcome {
  */
 export function memberOutcome(m: SweepMember): MemberOutcome {
   const s = m.run?.summary ?? null;
-  const lastEval = m.run?.evals.length ? m.run.evals[m.run.evals.length - 1] : null;
+  const lastEval = m.run?.evals.at(-1) ?? null;
+  // While running, only an evaluation after some training says anything (step 0 is the untrained model).
+  const lastTrained = m.run?.evals.filter((e) => e.step > 0).at(-1) ?? null;
   const final = s?.final_eval_loss ?? m.record.final_eval_loss;
   if (m.status === 'failed') return { loss: null, kind: 'none', note: `failed: ${m.record.error ?? s?.reason ?? 'no reason recorded'}` };
   if (m.status === 'pending') return { loss: null, kind: 'none', note: 'pending' };
@@ -114,7 +116,7 @@ export function memberOutcome(m: SweepMember): MemberOutcome {
     return { loss, kind: 'ok', note: divergedAt ? `divergence warning at step ${divergedAt}` : 'finished' };
   }
   // running or interrupted: what is there so far
-  if (!lastEval) return { loss: null, kind: 'none', note: `${m.status}, no evaluation yet` };
-  if (!Number.isFinite(lastEval.loss)) return { loss: null, kind: 'diverged', note: `${m.status}; eval loss ${lastEval.loss} at step ${lastEval.step}` };
-  return { loss: lastEval.loss, kind: 'partial', note: `${m.status}: eval at step ${lastEval.step} of ${m.run!.spec.train.steps}` };
+  if (!lastTrained) return { loss: null, kind: 'none', note: `${m.status}, no evaluation after training began` };
+  if (!Number.isFinite(lastTrained.loss)) return { loss: null, kind: 'diverged', note: `${m.status}; eval loss ${lastTrained.loss} at step ${lastTrained.step}` };
+  return { loss: lastTrained.loss, kind: 'partial', note: `${m.status}: eval at step ${lastTrained.step} of ${m.run!.spec.train.steps}` };
 }
