@@ -34,6 +34,7 @@ import {
   type Figure,
 } from '../src/report';
 import { pickLayers } from '../src/report/run-figures';
+import { MAX_POINTS, thinIndices } from '../src/report/figure';
 import { syntheticRun, syntheticSweep } from './helpers/report-fixtures';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-report-figures-'));
@@ -315,4 +316,22 @@ test('a member whose run folder is damaged is reported, not fatal', () => {
   const note = ((membersTable(sweep).data[0] as any).cells.values as string[][]).at(-1)![0];
   assert.match(note, /not JSON/);
   assert.ok(sweepLossFigure(sweep).data.length > 0);
+});
+
+test('long runs are thinned for display: spikes and gaps survive, the tokens toggle stays aligned', () => {
+  const y: (number | null)[] = Array.from({ length: 10_000 }, (_, i) => 3 + Math.sin(i / 50));
+  y[5000] = 40;
+  for (let i = 7000; i < 7010; i++) y[i] = null;
+  const keep = thinIndices(y);
+  assert.ok(keep.length <= MAX_POINTS, `${keep.length} points kept`);
+  for (const i of [0, 5000, 7000, 9999]) assert.ok(keep.includes(i), `keeps ${i}`);
+  assert.deepEqual(keep, [...keep].sort((a, b) => a - b));
+  const run = readRun(syntheticRun(path.join(tmp, 'long'), ['train.steps=10000', 'train.eval_every=1000']));
+  const fig = lossFigure(run);
+  const raw = trace(fig, 'train (raw)');
+  assert.ok(raw.x.length <= MAX_POINTS && raw.x.length > MAX_POINTS / 2, `${raw.x.length}`);
+  assert.equal(raw.x.length, raw.customdata.length);
+  const tokensX = (fig.layout.updatemenus![0].buttons![1].args![0] as { x: number[][] }).x;
+  fig.data.forEach((t: any, i) => assert.equal(tokensX[i].length, t.x.length));
+  assert.ok(stabilityFigures(run).every((f) => f.data.every((t: any) => t.x.length <= MAX_POINTS)));
 });

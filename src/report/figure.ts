@@ -205,3 +205,55 @@ export function escapeHover(s: string): string {
 export function traceCount(fig: Figure): number {
   return fig.data.length;
 }
+
+/**
+ * Most points one scatter trace keeps. Longer curves (a 100k-step run) are thinned for display:
+ * the step range is cut into MAX_POINTS / 2 buckets and each keeps its lowest and highest value, so
+ * spikes survive; the first point of every gap (a non-finite value) is kept too, so gaps stay gaps.
+ */
+export const MAX_POINTS = 4000;
+
+/** Indices of `y` to keep (all of them when there are at most `max`). */
+export function thinIndices(y: readonly (number | null)[], max = MAX_POINTS): number[] {
+  const n = y.length;
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  const keep = new Set<number>([0, n - 1]);
+  const buckets = Math.max(1, Math.floor(max / 2) - 1);
+  for (let b = 0; b < buckets; b++) {
+    const lo = Math.floor((b * n) / buckets);
+    const hi = Math.floor(((b + 1) * n) / buckets);
+    let min = -1;
+    let mx = -1;
+    for (let i = lo; i < hi; i++) {
+      const v = y[i];
+      if (v === null) {
+        if (i === 0 || y[i - 1] !== null) keep.add(i);
+        continue;
+      }
+      if (min < 0 || v < y[min]!) min = i;
+      if (mx < 0 || v > y[mx]!) mx = i;
+    }
+    if (min >= 0) keep.add(min);
+    if (mx >= 0) keep.add(mx);
+  }
+  return [...keep].sort((a, b) => a - b);
+}
+
+/** A scatter trace with at most MAX_POINTS points: every per-point array is thinned alike. */
+export function thinTrace<T extends Scatter>(t: T, max = MAX_POINTS): T {
+  const x = t.x as unknown[] | undefined;
+  if (!Array.isArray(x) || x.length <= max) return t;
+  const n = x.length;
+  const y = (t.y as (number | null)[]) ?? [];
+  const keep = thinIndices(y.length === n ? y : x.map(() => 0), max);
+  const pick = <V>(a: V): V => (Array.isArray(a) && a.length === n ? (keep.map((i) => a[i]) as V) : a);
+  const out: T = { ...t, x: pick(t.x), y: pick(t.y), customdata: pick(t.customdata), text: pick(t.text) };
+  if (t.marker) out.marker = { ...t.marker, symbol: pick(t.marker.symbol), size: pick(t.marker.size) };
+  if (t.error_y) out.error_y = { ...t.error_y, array: pick(t.error_y.array), arrayminus: pick(t.error_y.arrayminus) };
+  return out;
+}
+
+/** A figure whose scatter traces are thinned (see MAX_POINTS); other traces are left as they are. */
+export function thinFigure(fig: Figure, max = MAX_POINTS): Figure {
+  return { ...fig, data: fig.data.map((t) => ((t.type ?? 'scatter') === 'scatter' ? thinTrace(t as Scatter, max) : t)) };
+}

@@ -24,6 +24,8 @@ import {
   PALETTE,
   seriesOf,
   STEP_AXIS,
+  thinFigure,
+  thinTrace,
   TOKENS_AXIS,
   viridis,
   vline,
@@ -143,11 +145,10 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
   const single = runs.length === 1;
   const h = halfLifeFor(input, opts);
   const data: Scatter[] = [];
-  const tokensX: number[][] = [];
-  const add = (t: Scatter | null, tokens: number[]) => {
+  // Every trace here carries [step, tokens, ...] per point in customdata: the tokens button reads it.
+  const add = (t: Scatter | null) => {
     if (!t || !(t.x as number[]).length) return; // nothing recorded yet: no empty trace
-    data.push(t);
-    tokensX.push(tokens);
+    data.push(thinTrace(t));
   };
   const shapesStep: Partial<Shape>[] = [];
   const shapesTokens: Partial<Shape>[] = [];
@@ -163,14 +164,12 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
         legendgroup: group,
         showlegend: single,
       }),
-      train.tokens,
     );
     add(
       line(train, smooth, single ? `train (EMA, half-life ${steps(h)})` : label, `train loss (EMA, half-life ${h})`, {
         line: { color, width: 2, dash },
         legendgroup: group,
       }),
-      train.tokens,
     );
     add(
       line(ev, ev.y, single ? 'eval (held-out mixture)' : `${label}: eval`, 'eval loss', {
@@ -180,16 +179,16 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
         legendgroup: group,
         showlegend: single,
       }),
-      ev.tokens,
     );
     const level = markerLevel(train.y, ev.y);
-    add(nonFiniteTrace(train, single ? 'train loss non-finite' : `${label}: train loss non-finite`, level, { legendgroup: group }), train.nonFinite.map((p) => p.tokens));
-    add(nonFiniteTrace(ev, single ? 'eval loss non-finite' : `${label}: eval loss non-finite`, level, { legendgroup: group }), ev.nonFinite.map((p) => p.tokens));
+    add(nonFiniteTrace(train, single ? 'train loss non-finite' : `${label}: train loss non-finite`, level, { legendgroup: group }));
+    add(nonFiniteTrace(ev, single ? 'eval loss non-finite' : `${label}: eval loss non-finite`, level, { legendgroup: group }));
   }
   shapesStep.push(...divergenceShapes(runs));
   shapesTokens.push(...divergenceShapes(runs, 'tokens'));
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const stepsX = data.map((t) => t.x as number[]);
+  const tokensX = data.map((t) => (t.customdata as number[][]).map((c) => c[1]));
   const layout = baseLayout(single ? `Loss: ${runs[0].label} (${runStatus(runs[0].run)})` : 'Loss', {
     margin: { l: 70, r: 30, t: 80, b: 55 },
     xaxis: axis(STEP_AXIS),
@@ -258,7 +257,7 @@ export function evalSourcesFigure(input: RunInput, opts: RunFigureOptions = {}):
     shapes,
   });
   if (!data.length) layout.annotations = [emptyNote('no evaluation recorded yet')];
-  return { data, layout };
+  return thinFigure({ data, layout });
 }
 
 /** Learning rate vs step, with the data-stage boundaries (and any divergence) marked. */
@@ -290,7 +289,7 @@ export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
     showlegend: !single,
   });
   if (!ys.length) layout.annotations = [emptyNote('no steps recorded yet')];
-  return { data, layout };
+  return thinFigure({ data, layout });
 }
 
 /** Layer indices i for which metrics named `<prefix>.<i>` exist, ascending. */
@@ -348,7 +347,7 @@ function stacked(title: string, rows: Row[], shapes: Partial<Shape>[], showlegen
     for (const t of row.traces) data.push({ ...t, xaxis: `x${id}` as Scatter['xaxis'], yaxis: `y${id}` as Scatter['yaxis'] });
   });
   if (!data.some((t) => (t.x as number[]).length)) layout.annotations = [emptyNote('not recorded')];
-  return { data, layout };
+  return thinFigure({ data, layout });
 }
 
 /** Traces of one metric for every run (several rows, one colour per run). */

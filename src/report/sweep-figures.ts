@@ -31,6 +31,7 @@ import {
   LOSS_UNIT,
   seriesOf,
   STEP_AXIS,
+  thinFigure,
   withAlpha,
   type Figure,
   type Scatter,
@@ -183,7 +184,7 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
     { xaxis: axis(STEP_AXIS), yaxis: axis(`loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }), height: 480 },
   );
   if (!data.length) layout.annotations = [emptyNote('no member has recorded a step yet')];
-  return { data, layout };
+  return thinFigure({ data, layout });
 }
 
 /** The swept learning-rate key: `optimizer.lr`, else any swept key whose last part is `lr`. */
