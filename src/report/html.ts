@@ -331,6 +331,8 @@ code, .hash { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .figure { background: #fff; border: 1px solid #e2e2e2; border-radius: 4px; margin: 10px 0 18px; padding: 6px; }
 .figure p { margin: 4px 8px 6px; color: #555; font-size: 12.5px; }
 .note { color: #777; font-style: italic; margin: 4px 0; }
+nav { margin-top: 12px; font-size: 13px; }
+nav a { color: #2b5d8a; text-decoration: none; }
 footer { color: #888; font-size: 12px; padding: 0 28px 24px; }
 `;
 
@@ -346,11 +348,13 @@ export function renderReportHtml(report: Report): string {
       : `<table class="runs"><tr><th>run</th><th>spec</th><th>hash</th></tr>\n${report.runs
           .map((r) => `<tr><td>${esc(r.label)}</td><td>${esc(r.name)}</td><td class="hash">${esc(r.hash)}</td></tr>`)
           .join('\n')}</table>`;
-  const body = report.sections
-    .filter((s) => s.figures.length || s.notes.length)
+  const shown = report.sections.filter((s) => s.figures.length || s.notes.length);
+  const anchor = (i: number) => `section-${i + 1}`;
+  const nav = `<nav>${shown.map((s, i) => `<a href="#${anchor(i)}">${esc(s.title)}</a>`).join(' · ')}</nav>`;
+  const body = shown
     .map(
-      (s) =>
-        `<section><h2>${esc(s.title)}</h2>\n` +
+      (s, i) =>
+        `<section id="${anchor(i)}"><h2>${esc(s.title)}</h2>\n` +
         s.figures.map((f) => `<div class="figure"><div class="plot" id="${esc(f.id)}"></div><p>${esc(f.caption)}</p></div>`).join('\n') +
         s.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('\n') +
         '</section>',
@@ -375,6 +379,7 @@ ${headerRows}
 <tr><th>report</th><td>written by chamlab ${esc(report.version)} on ${esc(report.createdAt)}</td></tr>
 </table>
 ${runRows}
+${nav}
 </header>
 <main>
 ${body}
