@@ -11,9 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isUserError } from '../dsl/errors';
-import { buildReport, writeReport, type Figure, type Report } from '../src/report';
+import { buildReport, writeReport, type Report } from '../src/report';
 import type { Page } from 'playwright-core';
 import { artifactPath, checkPage, requireBrowser, withBrowser, type PageCheck } from './helpers/browser';
+import { assertRendered } from './helpers/report-render';
 import { syntheticRun, syntheticSweep } from './helpers/report-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -134,33 +135,6 @@ test('chamlab report: --out, exit codes, one-line errors, --open with and withou
   assert.equal(none.code, 0, none.err);
   assert.match(none.out, /no xdg-open on this machine: open .*report\.html in a browser/);
 });
-
-/** Traces of each kind in a figure, as plotly will draw them. */
-function expected(f: Figure) {
-  const count = (type: string) => f.data.filter((t) => (t.type ?? 'scatter') === type).length;
-  return { scatter: count('scatter'), heatmap: count('heatmap'), table: count('table') };
-}
-
-/** The page drew every figure of the report, completely, with the figures' own axis types. */
-function assertRendered(report: Report, page: PageCheck) {
-  assert.deepEqual(page.consoleErrors, []);
-  assert.deepEqual(page.pageErrors, []);
-  assert.deepEqual(page.networkRequests, []);
-  const figures = report.sections.flatMap((s) => s.figures);
-  assert.deepEqual(page.figures.map((f) => f.id), figures.map((f) => f.id));
-  for (const f of figures) {
-    const drawn = page.figures.find((p) => p.id === f.id)!;
-    const want = expected(f.figure);
-    assert.deepEqual(drawn.drawn, want, `${f.id}: drawn trace groups`);
-    assert.ok(want.scatter + want.heatmap + want.table > 0, `${f.id} has traces`);
-    assert.equal(drawn.paintedScatter, want.scatter, `${f.id}: every scatter trace painted a line or points`);
-    assert.ok(drawn.width > 300 && drawn.height > 150, `${f.id}: plot area ${drawn.width}x${drawn.height}`);
-    for (const [name, ax] of Object.entries(f.figure.layout)) {
-      if (!/^[xy]axis\d*$/.test(name) || !(ax as { type?: string }).type) continue;
-      assert.equal(drawn.axisTypes[name], (ax as { type: string }).type, `${f.id}.${name}`);
-    }
-  }
-}
 
 test('in headless Chromium, offline: run, live run, comparison and a sweep with diverged and failed members draw every figure', async (t) => {
   if (!requireBrowser(t)) return;

@@ -8,6 +8,7 @@
  * occurred become an explicit marker trace, so a divergence is visible rather than silently dropped.
  */
 import type { Annotation, Data, Layout, LayoutAxis, ScatterData, Shape } from 'plotly.js-dist-min';
+import type { Spec } from '../../dsl/schema';
 
 /** A plotly figure: what `Plotly.newPlot(div, fig.data, fig.layout)` takes. Plain JSON. */
 export interface Figure {
@@ -129,6 +130,36 @@ export function autoAxisType(values: readonly number[]): 'log' | 'linear' {
   const v = values.filter((x) => Number.isFinite(x));
   if (!v.length || v.some((x) => x <= 0)) return 'linear';
   return Math.max(...v) / Math.min(...v) >= 100 ? 'log' : 'linear';
+}
+
+/** ln V: the loss of a uniform guess over the vocabulary, which is where training starts. */
+export function uniformLoss(spec: Spec): number {
+  return Math.log(spec.model.vocab.text + spec.model.vocab.image);
+}
+
+/** Headroom above ln V that loss curves drawn together may use before the axis is clipped. */
+export const LOSS_HEADROOM = 1.15;
+
+/**
+ * The y axis of loss curves drawn together, given each curve's finite values. When some curves stay
+ * below LOSS_HEADROOM x ln V and others leave it (runs that diverged), the axis is linear and clipped
+ * there: the stable curves keep their resolution and the diverging ones exit through the top.
+ * Otherwise log when the values span two decades, else linear.
+ */
+export function lossAxis(curves: readonly number[][], lnV: number): { axis: Partial<LayoutAxis>; clippedAt: number | null } {
+  const top = lnV * LOSS_HEADROOM;
+  const nonEmpty = curves.filter((c) => c.length);
+  const stable = nonEmpty.filter((c) => Math.max(...c) <= top);
+  if (stable.length && stable.length < nonEmpty.length) {
+    const lo = Math.min(...stable.flat());
+    return { axis: { type: 'linear', range: [lo - 0.04 * (top - lo), top] }, clippedAt: top };
+  }
+  return { axis: { type: autoAxisType(nonEmpty.flat()) }, clippedAt: null };
+}
+
+/** Marker traces (non-finite values, divergence crosses) moved down to `top` so they stay in view. */
+export function clampMarkers(data: Scatter[], top: number): void {
+  for (const t of data) if (t.mode === 'markers' && Array.isArray(t.y)) t.y = (t.y as number[]).map((y) => Math.min(y, top * 0.995));
 }
 
 export function axis(title: string, extra: Partial<LayoutAxis> = {}): Partial<LayoutAxis> {

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
+import { chamlabVersion } from '../version';
 import { readRun, isRunFolder, type RunRecord } from '../runs/read';
 import { RUN_FILES } from '../runs/layout';
 import { isSweepFolder, SWEEP_FILES } from '../sweep/layout';
@@ -59,25 +60,6 @@ export interface WrittenReport {
   file: string;
   report: Report;
   bytes: number;
-}
-
-/** chamlab's version, from the package.json of the installed package. */
-export function chamlabVersion(): string {
-  let dir = __dirname;
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      try {
-        const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
-        if (pkg.name === 'chamlab' && typeof pkg.version === 'string') return pkg.version;
-      } catch {
-        // not ours; keep looking upwards
-      }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return 'unknown';
-    dir = up;
-  }
 }
 
 type Target = { kind: 'sweep'; dir: string } | { kind: 'runs'; dirs: string[] };

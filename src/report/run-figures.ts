@@ -19,6 +19,10 @@ import {
   emptyNote,
   escapeHover,
   finiteValues,
+  formatValue,
+  clampMarkers,
+  lossAxis,
+  uniformLoss,
   LOSS_UNIT,
   nonFiniteTrace,
   PALETTE,
@@ -187,12 +191,15 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
   shapesStep.push(...divergenceShapes(runs));
   shapesTokens.push(...divergenceShapes(runs, 'tokens'));
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
+  const curves = runs.map(({ run }) => finiteValues([...run.metrics.map((r) => r.loss), ...run.evals.map((r) => r.loss)].map((v) => (Number.isFinite(v) ? v : null))));
+  const y = lossAxis(curves, Math.max(...runs.map(({ run }) => uniformLoss(run.spec))));
+  if (y.clippedAt !== null) clampMarkers(data, y.clippedAt);
   const stepsX = data.map((t) => t.x as number[]);
   const tokensX = data.map((t) => (t.customdata as number[][]).map((c) => c[1]));
   const layout = baseLayout(single ? `Loss: ${runs[0].label} (${runStatus(runs[0].run)})` : 'Loss', {
     margin: { l: 70, r: 30, t: 80, b: 55 },
     xaxis: axis(STEP_AXIS),
-    yaxis: axis(`loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }),
+    yaxis: axis(y.clippedAt === null ? `loss (${LOSS_UNIT})` : `loss (${LOSS_UNIT}), clipped at ${formatValue(y.clippedAt, 3)}`, y.axis),
     shapes: shapesStep,
     updatemenus: [
       {

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { Annotation, HeatmapData, Shape } from 'plotly.js-dist-min';
+import type { Annotation, HeatmapData, LayoutAxis, Shape } from 'plotly.js-dist-min';
 import { UserError } from '../../dsl/errors';
 import type { Spec } from '../../dsl/schema';
 import type { MetricsRow, EvalRow } from '../runs/layout';
@@ -28,6 +28,8 @@ import {
   escapeHover,
   finiteValues,
   formatValue,
+  clampMarkers,
+  lossAxis,
   LOSS_UNIT,
   seriesOf,
   STEP_AXIS,
@@ -178,10 +180,18 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
         hovertemplate: '%{text}<extra></extra>',
       });
   });
-  const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
+  // Per variant, the values its curves reach (train and eval): diverging variants must not squash the rest.
+  const curves = groups.map((g) => data.filter((t) => t.legendgroup === g.label && t.mode !== 'markers').flatMap((t) => finiteValues((t.y ?? []) as (number | null)[])));
+  const lnV = divergedCap(sweep);
+  const y = lossAxis(curves, lnV);
+  if (y.clippedAt !== null) clampMarkers(data, y.clippedAt);
   const layout = baseLayout(
     `Loss of every member: ${escapeHover(sweep.state.name)} (train EMA half-life ${h} steps solid, eval dotted${replicated ? '; seeds: mean, min-max band' : ''})`,
-    { xaxis: axis(STEP_AXIS), yaxis: axis(`loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }), height: 480 },
+    {
+      xaxis: axis(STEP_AXIS),
+      yaxis: axis(y.clippedAt === null ? `loss (${LOSS_UNIT})` : `loss (${LOSS_UNIT}), clipped at ${formatValue(y.clippedAt, 3)}`, y.axis),
+      height: 480,
+    },
   );
   if (!data.length) layout.annotations = [emptyNote('no member has recorded a step yet')];
   return thinFigure({ data, layout });
@@ -270,18 +280,23 @@ export function lrSensitivityFigure(sweep: SweepRecord, opts: { key?: string } =
     groups.get(id)!.members.push(m);
   }
   const data: Scatter[] = [];
-  [...groups.values()].forEach((g, gi) => {
+  const lines = [...groups.values()];
+  lines.forEach((g, gi) => {
     const color = colorAt(gi);
     const pts = lrs.map((lr) => combine(g.members.filter((m) => m.record.overrides[key] === lr), cap));
+    // Lines are dodged by a few percent along the log axis so equal values (two capped members) do
+    // not hide each other; the hover text gives the true learning rate.
+    const dodge = Math.pow(10, 0.012 * (gi - (lines.length - 1) / 2));
     const sens = lrSensitivity(pts.map((p) => p.y), cap);
     const symbol = pts.map((p) => (p.y === null ? 'circle' : p.ok + p.partial === 0 ? 'x' : p.partial > 0 ? 'circle-open' : 'circle'));
     data.push({
       type: 'scatter',
       mode: 'lines+markers',
       name: sens === null ? g.label : `${g.label} (LR sensitivity ${formatValue(sens, 3)})`,
-      x: lrs,
+      x: lrs.map((lr) => lr * dodge),
       y: pts.map((p) => p.y),
-      connectgaps: false,
+      // a learning rate without a result (failed, pending) is skipped, not a break in the line
+      connectgaps: true,
       line: { color, width: 2 },
       marker: {
         color,
@@ -332,11 +347,15 @@ export function lrSensitivityFigure(sweep: SweepRecord, opts: { key?: string } =
     label: { text: `× diverged: drawn at ln V = ${formatValue(cap, 3)}`, textposition: 'start', yanchor: 'bottom', font: { size: 10, color: '#777777' } },
   };
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
+  const yType = autoAxisType(ys);
+  const lo = Math.min(...ys, cap);
+  // Linear: room above the cap for its label and the x markers.
+  const yRange: Partial<LayoutAxis> = yType === 'linear' ? { range: [lo - 0.06 * (cap - lo || 1), cap + 0.12 * (cap - lo || 1)] } : {};
   return {
     data,
     layout: baseLayout(`LR sensitivity: ${escapeHover(sweep.state.name)} (final eval loss vs learning rate)`, {
       xaxis: axis(`peak learning rate (${key})`, { type: 'log', tickmode: 'array', tickvals: lrs, ticktext: lrs.map((v) => formatSetting(v)) }),
-      yaxis: axis(`final eval loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }),
+      yaxis: axis(`final eval loss (${LOSS_UNIT})`, { type: yType, ...yRange }),
       shapes: [capLine],
       annotations,
       height: 480,
