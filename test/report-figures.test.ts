@@ -40,6 +40,8 @@ import { syntheticRun, syntheticSweep } from './helpers/report-fixtures';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-report-figures-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** The divergence lines of a figure (dashed; stage boundaries are dotted). */
+const divergenceLines = (f: Figure) => (f.layout.shapes ?? []).filter((s) => s.line?.dash === 'dash');
 const names = (f: Figure) => f.data.map((t) => (t as { name?: string }).name);
 const trace = (f: Figure, name: string) => {
   const t = f.data.find((d) => (d as { name?: string }).name === name) as any;
@@ -117,13 +119,16 @@ test('a diverged run: NaN is a gap plus a marker, the divergence step is marked 
   assert.deepEqual(trace(fig, 'eval loss non-finite').x, [20, 30, 40]);
   assert.equal(bad.marker.symbol, 'x');
   assert.ok(bad.y.every((y: number) => Number.isFinite(y)));
-  const shapes = fig.layout.shapes!;
+  const shapes = divergenceLines(fig);
   assert.equal(shapes.length, 1);
+  const stage = fig.layout.shapes!.find((s) => s.line?.dash === 'dot')!;
+  assert.equal(stage.label?.text, 'stage2', 'the stage boundary is on the loss figure too');
   assert.equal(shapes[0].x0, 17);
   assert.match(String(shapes[0].label?.text), /^divergence warning at step 17$/);
   // the tokens toggle moves the divergence line to the same step's token count
-  const tokenShapes = (fig.layout.updatemenus![0].buttons![1].args![1] as { shapes: { x0: number }[] }).shapes;
-  assert.equal(tokenShapes[0].x0, 17 * run.spec.train.batch * run.spec.data.seq_len);
+  const tokenShapes = (fig.layout.updatemenus![0].buttons![1].args![1] as { shapes: Figure['layout']['shapes'] }).shapes!;
+  const perStep = run.spec.train.batch * run.spec.data.seq_len;
+  assert.deepEqual(tokenShapes.map((s) => s.x0), fig.layout.shapes!.map((s) => (s.x0 as number) * perStep));
   for (const f of [fig, evalSourcesFigure(run), lrFigure(run), ...stabilityFigures(run)]) {
     assertFinite(f);
     if (f !== fig && f.layout.shapes?.length) assert.ok(f.layout.shapes.some((s) => s.x0 === 17));
@@ -171,9 +176,9 @@ test('several runs: named by how their specs differ, one colour each, overlaid i
   assert.ok(names(loss).includes(lb));
   assert.ok(names(loss).includes(`${la}: eval`));
   assert.notEqual(trace(loss, la).line.color, trace(loss, lb).line.color);
-  assert.equal(loss.layout.shapes!.length, 1);
-  assert.equal(loss.layout.shapes![0].label?.text, 'diverged at step 30');
-  assert.equal(loss.layout.shapes![0].line?.color, trace(loss, lb).line.color, "in the diverged run's colour");
+  assert.equal(divergenceLines(loss).length, 1);
+  assert.equal(divergenceLines(loss)[0].label?.text, 'diverged at step 30');
+  assert.equal(divergenceLines(loss)[0].line?.color, trace(loss, lb).line.color, "in the diverged run's colour");
   assert.equal(lrFigure([a, b]).layout.yaxis?.type, 'log', 'learning rates 300x apart');
   const rms = stabilityFigures([a, b])[0];
   assert.equal(rms.data.filter((t: any) => t.yaxis === 'y2').length, 2, 'layer 1 panel: one line per run');

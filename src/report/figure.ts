@@ -154,12 +154,30 @@ export function lossAxis(curves: readonly number[][], lnV: number): { axis: Part
     const lo = Math.min(...stable.flat());
     return { axis: { type: 'linear', range: [lo - 0.04 * (top - lo), top] }, clippedAt: top };
   }
-  return { axis: { type: autoAxisType(nonEmpty.flat()) }, clippedAt: null };
+  const all = nonEmpty.flat();
+  const type = autoAxisType(all);
+  return { axis: { type, ...(type === 'log' ? logTicks(all) : {}) }, clippedAt: null };
 }
 
 /** Marker traces (non-finite values, divergence crosses) moved down to `top` so they stay in view. */
 export function clampMarkers(data: Scatter[], top: number): void {
   for (const t of data) if (t.mode === 'markers' && Array.isArray(t.y)) t.y = (t.y as number[]).map((y) => Math.min(y, top * 0.995));
+}
+
+/**
+ * Tick settings of a log axis over `values`: powers of ten as 10^k, and only one tick per decade when
+ * the values span two decades or more (plotly would otherwise label every digit, 2 3 4 ... 9).
+ */
+export function logTicks(values: readonly number[]): Partial<LayoutAxis> {
+  const v = values.filter((x) => x > 0 && Number.isFinite(x));
+  const decades = v.length ? Math.log10(Math.max(...v) / Math.min(...v)) : 0;
+  return decades >= 2 ? { exponentformat: 'power', dtick: 1 } : { exponentformat: 'power', dtick: 'D2' };
+}
+
+/** An axis of the automatic type for `values` (see autoAxisType), with log ticks when log. */
+export function valueAxis(title: string, values: readonly number[], extra: Partial<LayoutAxis> = {}): Partial<LayoutAxis> {
+  const type = autoAxisType(values);
+  return axis(title, { type, ...(type === 'log' ? logTicks(values) : {}), ...extra });
 }
 
 export function axis(title: string, extra: Partial<LayoutAxis> = {}): Partial<LayoutAxis> {

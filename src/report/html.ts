@@ -138,7 +138,7 @@ function runSections(runs: RunRecord[], opts: RunFigureOptions & { labels: reado
     section('Loss', [
       {
         id: `${prefix}loss`,
-        caption: `Training loss per step (faint: raw; solid: EMA with a half-life of ${h} step${h === 1 ? '' : 's'}, 2.5% of the planned steps) and held-out loss on the training mixture (dotted). The buttons switch the x axis between steps and tokens seen. Red crosses mark non-finite values; a dashed line marks a divergence.`,
+        caption: `Training loss per step (faint: raw; solid: EMA with a half-life of ${h} step${h === 1 ? '' : 's'}, 2.5% of the planned steps) and held-out loss on the training mixture (dotted). Dotted grey lines mark where the data stage changes (a jump there is the new mixture). The buttons switch the x axis between steps and tokens seen. Red crosses mark non-finite values; a dashed line marks a divergence.`,
         figure: lossFigure(runs, opts),
         empty: 'Loss: no step recorded yet.',
       },

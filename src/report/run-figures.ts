@@ -22,7 +22,9 @@ import {
   formatValue,
   clampMarkers,
   lossAxis,
+  logTicks,
   uniformLoss,
+  valueAxis,
   LOSS_UNIT,
   nonFiniteTrace,
   PALETTE,
@@ -115,6 +117,22 @@ function tokensPerStep(run: RunRecord): number {
   return run.spec.train.batch * run.spec.data.seq_len;
 }
 
+/**
+ * Dotted lines where the data stage changes (the first step of each new stage), labelled with the
+ * stage's name; runs that change stage at the same step share a line. A jump in the training loss
+ * at such a line is the new mixture, not instability.
+ */
+function stageShapes(runs: readonly Labelled[], x: 'step' | 'tokens' = 'step'): Partial<Shape>[] {
+  const at = new Map<string, Partial<Shape>>();
+  for (const { run } of runs)
+    run.metrics.forEach((r, i) => {
+      if (i === 0 || r.stage === run.metrics[i - 1].stage) return;
+      const pos = x === 'step' ? r.step : r.tokens;
+      at.set(`${pos}:${r.stage}`, vline(pos, '#888888', r.stage, 'x', 'dot'));
+    });
+  return [...at.values()];
+}
+
 const steps = (n: number) => `${n} step${n === 1 ? '' : 's'}`;
 
 const hoverHead = (name: string) => `<b>${escapeHover(name)}</b><br>step %{customdata[0]} · %{customdata[1]:,} tokens<br>`;
@@ -188,8 +206,8 @@ export function lossFigure(input: RunInput, opts: RunFigureOptions = {}): Figure
     add(nonFiniteTrace(train, single ? 'train loss non-finite' : `${label}: train loss non-finite`, level, { legendgroup: group }));
     add(nonFiniteTrace(ev, single ? 'eval loss non-finite' : `${label}: eval loss non-finite`, level, { legendgroup: group }));
   }
-  shapesStep.push(...divergenceShapes(runs));
-  shapesTokens.push(...divergenceShapes(runs, 'tokens'));
+  shapesStep.push(...stageShapes(runs), ...divergenceShapes(runs));
+  shapesTokens.push(...stageShapes(runs, 'tokens'), ...divergenceShapes(runs, 'tokens'));
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const curves = runs.map(({ run }) => finiteValues([...run.metrics.map((r) => r.loss), ...run.evals.map((r) => r.loss)].map((v) => (Number.isFinite(v) ? v : null))));
   const y = lossAxis(curves, Math.max(...runs.map(({ run }) => uniformLoss(run.spec))));
@@ -260,7 +278,7 @@ export function evalSourcesFigure(input: RunInput, opts: RunFigureOptions = {}):
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const layout = baseLayout(single ? `Held-out loss per data source: ${runs[0].label}` : 'Held-out loss per data source', {
     xaxis: axis(STEP_AXIS),
-    yaxis: axis(`eval loss (${LOSS_UNIT})`, { type: autoAxisType(ys) }),
+    yaxis: valueAxis(`eval loss (${LOSS_UNIT})`, ys),
     shapes,
   });
   if (!data.length) layout.annotations = [emptyNote('no evaluation recorded yet')];
@@ -272,7 +290,6 @@ export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
   const runs = labelled(input, opts);
   const single = runs.length === 1;
   const data: Scatter[] = [];
-  const boundaries = new Map<string, Partial<Shape>>();
   for (const { run, label, color, dash } of runs) {
     const s = seriesOf(run.metrics, (r: MetricsRow) => r.lr);
     if (!s.steps.length) continue;
@@ -283,16 +300,12 @@ export function lrFigure(input: RunInput, opts: RunFigureOptions = {}): Figure {
         hovertemplate: `${hoverHead(single ? 'learning rate' : label)}lr %{y:.3g}<br>stage %{customdata[2]}<extra></extra>`,
       }),
     );
-    run.metrics.forEach((r, i) => {
-      if (i === 0 || r.stage === run.metrics[i - 1].stage) return;
-      boundaries.set(`${r.step}:${r.stage}`, vline(r.step, '#888888', r.stage, 'x', 'dot'));
-    });
   }
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const layout = baseLayout(single ? `Learning rate: ${runs[0].label}` : 'Learning rate', {
     xaxis: axis(STEP_AXIS),
-    yaxis: axis('learning rate', { type: autoAxisType(ys), exponentformat: 'power' }),
-    shapes: [...boundaries.values(), ...divergenceShapes(runs)],
+    yaxis: valueAxis('learning rate', ys),
+    shapes: [...stageShapes(runs), ...divergenceShapes(runs)],
     showlegend: !single,
   });
   if (!ys.length) layout.annotations = [emptyNote('no steps recorded yet')];
@@ -343,7 +356,7 @@ function stacked(title: string, rows: Row[], shapes: Partial<Shape>[], showlegen
     const values = row.traces.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
     const type = row.log && values.length && values.every((v) => v > 0) ? 'log' : autoAxisType(values);
     const yaxis: Partial<LayoutAxis> = axis(row.title, { domain: [Math.max(0, top - h), top], type, anchor: `x${id}` as LayoutAxis['anchor'] });
-    if (type === 'log') yaxis.exponentformat = 'power';
+    if (type === 'log') Object.assign(yaxis, logTicks(values));
     const xaxis: Partial<LayoutAxis> = axis(r === n - 1 ? STEP_AXIS : '', {
       anchor: `y${id}` as LayoutAxis['anchor'],
       showticklabels: r === n - 1,
