@@ -133,6 +133,11 @@ function stageShapes(runs: readonly Labelled[], x: 'step' | 'tokens' = 'step'): 
   return [...at.values()];
 }
 
+/** Stage boundaries and divergences: the lines every figure over steps carries. */
+function stepMarks(runs: readonly Labelled[]): Partial<Shape>[] {
+  return [...stageShapes(runs), ...divergenceShapes(runs)];
+}
+
 const steps = (n: number) => `${n} step${n === 1 ? '' : 's'}`;
 
 const hoverHead = (name: string) => `<b>${escapeHover(name)}</b><br>step %{customdata[0]} · %{customdata[1]:,} tokens<br>`;
@@ -274,7 +279,7 @@ export function evalSourcesFigure(input: RunInput, opts: RunFigureOptions = {}):
       if (bad) data.push(single && first ? { ...bad, name: 'non-finite (NaN/Inf)' } : bad);
     });
   });
-  const shapes = divergenceShapes(runs);
+  const shapes = stepMarks(runs);
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const layout = baseLayout(single ? `Held-out loss per data source: ${runs[0].label}` : 'Held-out loss per data source', {
     xaxis: axis(STEP_AXIS),
@@ -413,7 +418,7 @@ function perLayerFigure(runs: readonly Labelled[], prefix: string, title: string
       const bad = nonFiniteTrace(s, `layer ${i} non-finite`, markerLevel(s.y), { showlegend: false });
       if (bad) data.push(bad);
     }
-    const fig = stacked(`${title} per layer: ${runs[0].label}`, [{ title: yTitle, traces: data }], divergenceShapes(runs));
+    const fig = stacked(`${title} per layer: ${runs[0].label}`, [{ title: yTitle, traces: data }], stepMarks(runs));
     if (!layers.length) fig.layout.annotations = [emptyNote('not recorded')];
     return fig;
   }
@@ -423,7 +428,7 @@ function perLayerFigure(runs: readonly Labelled[], prefix: string, title: string
     traces: metricTraces(runs, `${prefix}.${i}`, `layer ${i} ${valueName}`, false, undefined, k === 0),
   }));
   const note = shown.length < layers.length ? `layers ${shown.join(', ')} of ${layers.length}` : 'one panel per layer';
-  const fig = stacked(`${title} (${note})`, rows.length ? rows : [{ title: yTitle, traces: [] }], divergenceShapes(runs));
+  const fig = stacked(`${title} (${note})`, rows.length ? rows : [{ title: yTitle, traces: [] }], stepMarks(runs));
   return fig;
 }
 
@@ -447,7 +452,7 @@ export function logitsFigure(input: RunInput, opts: RunFigureOptions = {}): Figu
       { title: 'z = mean log Z', traces: metricTraces(runs, 'z', 'z', single, single ? PALETTE[0] : undefined) },
       { title: 'max |logit|', traces: metricTraces(runs, 'max_abs_logit', 'max |logit|', single, single ? PALETTE[1] : undefined, false) },
     ],
-    divergenceShapes(runs),
+    stepMarks(runs),
     !single,
   );
 }
@@ -462,7 +467,7 @@ export function optimizerFigure(input: RunInput, opts: RunFigureOptions = {}): F
       { title: 'grad norm', log: true, traces: metricTraces(runs, 'grad_norm', 'grad norm', single, single ? PALETTE[0] : undefined) },
       { title: '‖Δθ‖ / ‖θ‖', log: true, traces: metricTraces(runs, 'update_ratio', 'update ratio', single, single ? PALETTE[1] : undefined, false) },
     ],
-    divergenceShapes(runs),
+    stepMarks(runs),
     !single,
   );
 }
