@@ -239,7 +239,7 @@ test('loadSweep: members with their runs, statuses, variants without the seed; f
   assert.equal(col('hash')[0], sweep.members[0].record.hash.slice(0, 12));
 });
 
-test('sweep loss: colour per variant, seeds as mean + min-max band, an x where a member diverged', () => {
+test('sweep loss: a style per variant (colour by lr, dash by the other key), seeds as mean + min-max band, an x where a member diverged', () => {
   const sweep = loadSweep(mixedSweep('loss'));
   const fig = sweepLossFigure(sweep);
   const mean = trace(fig, 'qk_norm=true, lr=0.001 (mean of 2 seeds)');
@@ -253,7 +253,11 @@ test('sweep loss: colour per variant, seeds as mean + min-max band, an x where a
   const x = trace(fig, 'qk_norm=false, lr=0.1: diverged');
   assert.equal(x.marker.symbol, 'x');
   assert.deepEqual(x.x, [16, 16], 'both seeds: at their last finite smoothed point');
-  assert.notEqual(mean.line.color, trace(fig, 'qk_norm=false, lr=0.001 (mean of 2 seeds)').line.color);
+  // a grid: the learning rate sets the colour (in order), qk_norm the dash
+  const other = trace(fig, 'qk_norm=false, lr=0.001 (mean of 2 seeds)');
+  assert.equal(mean.line.color, other.line.color);
+  assert.notEqual(mean.line.dash, other.line.dash);
+  assert.notEqual(other.line.color, trace(fig, 'qk_norm=false, lr=0.1 (mean of 2 seeds)').line.color);
   assertFinite(fig);
 });
 

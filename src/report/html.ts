@@ -16,10 +16,10 @@ import { chamlabVersion } from '../version';
 import { readRun, isRunFolder, type RunRecord } from '../runs/read';
 import { RUN_FILES } from '../runs/layout';
 import { isSweepFolder, SWEEP_FILES } from '../sweep/layout';
-import { colorAt, DASHES, formatValue, type Figure } from './figure';
+import { DASHES, formatValue, type Figure } from './figure';
 import { runLabels } from './labels';
 import { evalSourcesFigure, halfLifeFor, lossFigure, lrFigure, runStatus, stabilityFigures, type RunFigureOptions } from './run-figures';
-import { loadSweep, variants, type SweepRecord } from './sweep';
+import { loadSweep, variants, variantStyles, type SweepRecord } from './sweep';
 import { lrKey, lrSensitivityFigure, sweepHeatmap, sweepLossFigure } from './sweep-figures';
 import { membersTable, runsTable } from './tables';
 
@@ -205,7 +205,7 @@ function sweepReport(sweep: SweepRecord): Omit<Report, 'version' | 'createdAt'> 
       {
         id: 'sweep-loss',
         caption:
-          'Each variant of the swept keys in its own colour: training loss smoothed by an EMA (solid) and held-out loss (dotted). Seed replicates are drawn as their mean with a min–max band; an x marks where a member diverged.',
+          'Every variant of the swept keys: training loss smoothed by an EMA (thick) and held-out loss (thin, dotted, with markers). On a grid the learning rate (or the first key) sets the colour, dark to light in increasing order, and the second key the dash. Seed replicates are drawn as their mean with a min–max band; an x marks where a member diverged.',
         figure: sweepLossFigure(sweep),
         empty: 'Loss: no member has recorded a step yet.',
       },
@@ -224,14 +224,22 @@ function sweepReport(sweep: SweepRecord): Omit<Report, 'version' | 'createdAt'> 
   if (variantKeys.length >= 2)
     others.push({
       id: 'heatmap',
-      caption: 'Final held-out loss over two swept keys (mean over seeds and any further keys); darker is worse, diverged cells take the colour of the cap.',
+      caption: 'Final held-out loss over two swept keys (mean over seeds and any further keys); darker is worse. Cells whose members all diverged are red, cells without a result (failed, pending) grey.',
       figure: sweepHeatmap(sweep),
     });
   if (others.length) sections.push({ title: 'Sensitivity', figures: others, notes: [] });
   if (withRuns.length) {
-    // Each member in its variant's colour (as in the loss figure), seed replicates told apart by dash.
-    const groups = variants(sweep);
-    const style = new Map(groups.flatMap((g, gi) => g.members.map((m, k) => [m, { color: colorAt(gi), dash: DASHES[k % DASHES.length] }] as const)));
+    // Each member in its variant's style (as in the loss figure); where the style does not use dashes,
+    // seed replicates are told apart by them.
+    const styles = variantStyles(sweep);
+    const style = new Map(
+      variants(sweep).flatMap((g) =>
+        g.members.map((m, k) => {
+          const st = styles.get(JSON.stringify(g.variant))!;
+          return [m, { color: st.color, dash: st.dash === 'solid' ? DASHES[k % DASHES.length] : st.dash }] as const;
+        }),
+      ),
+    );
     const opts = {
       labels: withRuns.map((m) => m.label),
       colors: withRuns.map((m) => style.get(m)!.color),

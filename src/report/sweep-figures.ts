@@ -39,7 +39,7 @@ import {
   type Scatter,
 } from './figure';
 import { formatSetting, shortPaths } from './labels';
-import { memberOutcome, variants, type MemberOutcome, type SweepMember, type SweepRecord } from './sweep';
+import { memberOutcome, variants, variantStyles, type MemberOutcome, type SweepMember, type SweepRecord } from './sweep';
 
 export interface SweepFigureOptions {
   /** EMA half-life of the smoothed training loss, in steps (default: emaHalfLife of the longest member). */
@@ -96,8 +96,9 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
   const h = opts.halfLife ?? emaHalfLife(Math.max(1, ...withRuns.map((m) => m.run!.spec.train.steps)));
   const data: Scatter[] = [];
   const replicated = groups.some((g) => g.members.length > 1);
-  groups.forEach((g, gi) => {
-    const color = colorAt(gi);
+  const styles = variantStyles(sweep);
+  groups.forEach((g) => {
+    const { color, dash } = styles.get(JSON.stringify(g.variant))!;
     const members = g.members.filter((m) => m.run && m.run.metrics.length);
     if (!members.length) return;
     const label = g.label;
@@ -130,7 +131,7 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
       name,
       x: train.map((p) => p.step),
       y: train.map((p) => p.mean),
-      line: { color, width: 2 },
+      line: { color, width: 2, dash },
       legendgroup: label,
       customdata: train.map((p) => [p.step, p.tokens, p.n, p.min, p.max]),
       hovertemplate:
@@ -186,7 +187,7 @@ export function sweepLossFigure(sweep: SweepRecord, opts: SweepFigureOptions = {
   const y = lossAxis(curves, lnV);
   if (y.clippedAt !== null) clampMarkers(data, y.clippedAt);
   const layout = baseLayout(
-    `Loss of every member: ${escapeHover(sweep.state.name)} (train EMA half-life ${h} steps solid, eval dotted${replicated ? '; seeds: mean, min-max band' : ''})`,
+    `Loss of every member: ${escapeHover(sweep.state.name)} (train EMA half-life ${h} step${h === 1 ? '' : 's'} thick, eval dotted${replicated ? '; seeds: mean, min-max band' : ''})`,
     {
       xaxis: axis(STEP_AXIS),
       yaxis: axis(y.clippedAt === null ? `loss (${LOSS_UNIT})` : `loss (${LOSS_UNIT}), clipped at ${formatValue(y.clippedAt, 3)}`, y.axis),

@@ -10,6 +10,7 @@ import { UserError } from '../../dsl/errors';
 import type { RunSummary } from '../runs/layout';
 import { readRun, type RunRecord } from '../runs/read';
 import { memberRunDir, readSweepState, type MemberStatus, type SweepMemberRecord, type SweepState } from '../sweep/layout';
+import { colorAt, DASHES, viridis } from './figure';
 import { overridesLabel } from './labels';
 
 export interface SweepMember {
@@ -119,4 +120,48 @@ export function memberOutcome(m: SweepMember): MemberOutcome {
   if (!lastTrained) return { loss: null, kind: 'none', note: `${m.status}, no evaluation after training began` };
   if (!Number.isFinite(lastTrained.loss)) return { loss: null, kind: 'diverged', note: `${m.status}; eval loss ${lastTrained.loss} at step ${lastTrained.step}` };
   return { loss: lastTrained.loss, kind: 'partial', note: `${m.status}: eval at step ${lastTrained.step} of ${m.run!.spec.train.steps}` };
+}
+
+/** Dashes for a swept key's values ('dot' is left to held-out loss curves). */
+const VARIANT_DASHES = ['solid', 'dash', 'dashdot', 'longdash', 'longdashdot'] as const;
+
+export interface LineStyle {
+  color: string;
+  dash: (typeof DASHES)[number];
+}
+
+/**
+ * One line style per variant, chosen so a grid reads at a glance: the learning rate (or else the
+ * first swept key) sets the colour, in sequence (viridis, dark = smallest) when its values are numbers;
+ * the next swept key, when it has at most five values, sets the dash. Other shapes of sweep (three or
+ * more keys, random search) get one palette colour per variant.
+ */
+export function variantStyles(sweep: SweepRecord): Map<string, LineStyle> {
+  const groups = variants(sweep);
+  const keys = sweep.state.keys.filter((k) => k !== sweep.seedKey);
+  const lr = keys.find((k) => k === 'optimizer.lr') ?? keys.find((k) => k.split('.').pop() === 'lr');
+  const colorKey = lr ?? keys[0];
+  const dashKey = keys.find((k) => k !== colorKey);
+  const values = (k: string) => {
+    const seen = new Map<string, unknown>();
+    for (const g of groups) if (k in g.variant) seen.set(JSON.stringify(g.variant[k]), g.variant[k]);
+    const v = [...seen.values()];
+    return v.every((x) => typeof x === 'number') ? (v as number[]).sort((a, b) => a - b) : v;
+  };
+  const out = new Map<string, LineStyle>();
+  const grid = colorKey !== undefined && keys.length <= 2 && (!dashKey || values(dashKey).length <= VARIANT_DASHES.length);
+  if (!grid) {
+    groups.forEach((g, i) => out.set(JSON.stringify(g.variant), { color: colorAt(i), dash: 'solid' }));
+    return out;
+  }
+  const cv = values(colorKey).map((v) => JSON.stringify(v));
+  const numeric = values(colorKey).every((v) => typeof v === 'number') && cv.length > 1;
+  const dv = dashKey ? values(dashKey).map((v) => JSON.stringify(v)) : [];
+  for (const g of groups) {
+    const ci = cv.indexOf(JSON.stringify(g.variant[colorKey]));
+    const color = numeric ? viridis((0.85 * ci) / (cv.length - 1)) : colorAt(ci);
+    const dash = dashKey ? VARIANT_DASHES[Math.max(0, dv.indexOf(JSON.stringify(g.variant[dashKey])))] : 'solid';
+    out.set(JSON.stringify(g.variant), { color, dash });
+  }
+  return out;
 }
