@@ -349,15 +349,17 @@ export function lrSensitivityFigure(sweep: SweepRecord, opts: { key?: string } =
   };
   const ys = data.flatMap((t) => finiteValues((t.y ?? []) as (number | null)[]));
   const yType = autoAxisType(ys);
+  // The cap line (and room above it) only when some point sits at the cap.
+  const capped = data.some((t) => (t.marker?.symbol as string[]).includes('x'));
   const lo = Math.min(...ys, cap);
   // Linear: room above the cap for its label and the x markers.
-  const yRange: Partial<LayoutAxis> = yType === 'linear' ? { range: [lo - 0.06 * (cap - lo || 1), cap + 0.12 * (cap - lo || 1)] } : {};
+  const yRange: Partial<LayoutAxis> = yType === 'linear' && capped ? { range: [lo - 0.06 * (cap - lo || 1), cap + 0.12 * (cap - lo || 1)] } : {};
   return {
     data,
     layout: baseLayout(`LR sensitivity: ${escapeHover(sweep.state.name)} (final eval loss vs learning rate)`, {
       xaxis: axis(`peak learning rate (${key})`, { type: 'log', tickmode: 'array', tickvals: lrs, ticktext: lrs.map((v) => formatSetting(v)) }),
       yaxis: axis(`final eval loss (${LOSS_UNIT})`, { type: yType, ...yRange }),
-      shapes: [capLine],
+      shapes: capped ? [capLine] : [],
       annotations,
       height: 480,
       margin: { l: 70, r: 30, t: 60, b: excluded.length ? 95 : 55 },
