@@ -36,10 +36,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array | readon
   fsyncDir(dir);
 }
 
-/** Writes every byte of `bytes` (writeSync may write less than asked). */
+/** Writes every byte of `bytes` (writeSync may write less than asked, and at most 2 GiB at once). */
 export function writeAll(fd: number, bytes: Uint8Array): void {
+  const CHUNK = 1 << 30;
   let off = 0;
-  while (off < bytes.byteLength) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
+  while (off < bytes.byteLength) off += fs.writeSync(fd, bytes, off, Math.min(CHUNK, bytes.byteLength - off));
 }
 
 /** Makes a rename or a new entry in `dir` durable. Some filesystems refuse fsync on folders: ignored. */

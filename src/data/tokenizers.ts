@@ -11,7 +11,7 @@ import { UserError } from '../../dsl/errors';
 import type { Spec } from '../../dsl/schema';
 import { BpeTokenizer } from './bpe';
 import { WordCounter, trainBpe } from './bpe-train';
-import { defaultCacheDir, readCached, writeAtomic } from './cache';
+import { defaultCacheDir, readCached, writeCached } from './cache';
 import { psnr, type Image } from './image';
 import { docImages, docText, type ImageRef, type Source } from './sources';
 import { displayPath, resolveInside } from './sources/user-files';
@@ -98,7 +98,7 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
         specials,
         onProgress: (d, n) => opts.onProgress?.('train text tokenizer (BPE)', d, n),
       });
-      writeAtomic(textFile, JSON.stringify(bpe.toJSON()));
+      writeCached(cacheDir, name, JSON.stringify(bpe.toJSON()));
       textOrigin = 'trained';
     }
   }
@@ -150,7 +150,7 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
         seed: [key],
         onProgress: (d, n) => opts.onProgress?.('train image tokenizer (k-means)', d, n),
       }).tokenizer;
-      writeAtomic(imageFile, JSON.stringify(vq.toJSON()));
+      writeCached(cacheDir, name, JSON.stringify(vq.toJSON()));
       imageOrigin = 'trained';
     }
   }

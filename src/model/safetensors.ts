@@ -6,12 +6,12 @@
  *
  * Reading goes tensor by tensor through a file descriptor, so a file larger than one Node Buffer
  * (a 7B checkpoint) can be inspected and partly read. F32, F64, F16 and BF16 read as Float32Array
- * (F64 as Float64Array on request); writing is F32 or F64, atomically (temporary file + rename), so
- * a crash never leaves a truncated file under the final name.
+ * (F64 as Float64Array on request); writing is F32 or F64, atomically (src/files.ts), so a crash
+ * never leaves a truncated file under the final name.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
+import { writeFileAtomic } from '../files';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -162,14 +162,6 @@ export function readSafetensors(file: string, as: 'float32' | 'float64' = 'float
   return out;
 }
 
-/** fs.writeSync may write less than asked (and at most 2 GiB at once): loop until done. */
-function writeAll(fd: number, bytes: Uint8Array): void {
-  const CHUNK = 1 << 30;
-  for (let off = 0; off < bytes.length; ) {
-    off += fs.writeSync(fd, bytes, off, Math.min(CHUNK, bytes.length - off));
-  }
-}
-
 /**
  * Writes tensors in the given order (F32 for Float32Array data, F64 for Float64Array), atomically.
  * The header is padded with spaces to a multiple of 8 bytes so that every tensor starts aligned.
@@ -195,21 +187,7 @@ export function writeSafetensors(file: string, tensors: NamedTensor[], metadata:
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hbytes.length));
 
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    writeAll(fd, len);
-    writeAll(fd, hbytes);
-    // Typed arrays are little-endian on every platform Node supports (x86, arm64).
-    for (const t of tensors) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  // Typed arrays are little-endian on every platform Node supports (x86, arm64).
+  const data = tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  writeFileAtomic(file, [len, hbytes, ...data]);
 }

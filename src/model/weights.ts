@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
+import { writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
 import { numel, paramTable, type ParamInfo } from './params';
 import { readHeader, readTensor, writeSafetensors, type SafetensorsHeader } from './safetensors';
@@ -172,9 +173,7 @@ export function configPathFor(weights: string): string {
 }
 
 export function writeHfConfig(file: string, m: ModelDims, ids?: { bos?: number; eos?: number; pad?: number }): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(hfConfig(m, ids), null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(hfConfig(m, ids), null, 2) + '\n');
 }
 
 /**
