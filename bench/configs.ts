@@ -2,15 +2,15 @@
  * The benchmark's model configurations, as ordinary specs (the schema fills every default the way a
  * user's YAML would), so the graph timed is exactly what `chamlab` compiles for such a spec.
  *
- * All share the issue's setting: QK-Norm on, pre norm order, z-loss 1e-5, no dropout (the PyTorch
+ * All share one setting: QK-Norm on, pre norm order, z-loss 1e-5, no dropout (the PyTorch
  * reference has none, and dropout masks are not what is being compared), untied output matrix,
- * vocabulary 4096 text + 512 image codes = 4608 (the size quoted in shared/reference/toolchain.md),
+ * vocabulary 4096 text + 512 image codes = 4608,
  * AdamW with the paper's betas/eps/decay and global clipping at 1.0, constant learning rate.
  *
  * - micro: for the smoke test only (seconds on any machine); never reported.
- * - tiny:  d 256, 4 layers, 8 heads, batch 8 x 256 (issue 6).
- * - small: d 512, 8 layers, 8 heads, batch 8 x 256 (issue 6).
- * - gpu:   d 1024, 8 layers, 16 heads, batch 8 x 512 (issue 6, GPU part).
+ * - tiny:  d 256, 4 layers, 8 heads, batch 8 x 256.
+ * - small: d 512, 8 layers, 8 heads, batch 8 x 256.
+ * - gpu:   d 1024, 8 layers, 16 heads, batch 8 x 512 (scripts/gpu/bench.sh).
  */
 import { SpecSchema, type Spec, type SpecInput } from '../dsl/schema';
 

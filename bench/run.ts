@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: chamlab against PyTorch eager on the same model, same weights, same batches, same
- * thread count, in one run (issue 6).
+ * thread count, in one run.
  *
  *   node dist/bench/run.js [--config tiny,small|none] [--steps N] [--warmup W] [--block K] [--json]
  *                          [--device cpu|webgpu] [--torch-device cpu|cuda] [--threads N]

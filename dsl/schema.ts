@@ -3,8 +3,8 @@
  * the JSON Schema that editors use for YAML completion all derive from the zod schema below.
  *
  * Public names (`--set` paths, users' YAML files and the other modules rely on them) are snake_case and
- * follow the paper's vocabulary. Defaults follow Chameleon-7B's recipe where the paper gives one
- * (../shared/reference/chameleon.md); sizes a user must choose (d_model, layers, heads, train.steps,
+ * follow the paper's vocabulary. Defaults follow Chameleon-7B's recipe where the paper (arXiv
+ * 2405.09818) gives one; sizes a user must choose (d_model, layers, heads, train.steps,
  * data sources and stages) have no default.
  *
  * Cross-field rules (stage shares sum to 1, heads divisible by kv_heads, ...) live in `resolve.ts`'s

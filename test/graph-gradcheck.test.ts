@@ -14,7 +14,7 @@ test('every differentiable primitive passes gradcheck (max relative error <= 1e-
     assert.ok(r.cases > 0, `${r.op} has cases`);
     assert.ok(r.max_rel_err <= GRADCHECK_TOLERANCE, `${r.op}: ${r.max_rel_err} (${r.worst_case})`);
   }
-  // the operations the issue names are all present
+  // the core operations of an autodiff library are all present
   for (const op of ['MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Pow', 'Sigmoid', 'Tanh', 'ReduceSum', 'ReduceMean', 'ReduceMax', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Gather', 'Where', 'Cast', 'Softmax', 'LogSoftmax', 'LayerNorm', 'Expand'])
     assert.ok(differentiable.includes(op), op);
 });

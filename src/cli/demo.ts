@@ -1,6 +1,5 @@
 /**
- * `chamlab demo`: validates and shows every shipped experiment. (The runs issue extends it to train
- * the tiny experiment on built-in data.)
+ * `chamlab demo`: validates and shows every shipped experiment.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

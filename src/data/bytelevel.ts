@@ -41,7 +41,3 @@ export function tokenStringToBytes(token: string): Uint8Array | undefined {
   return out;
 }
 
-/** The pre-tokenizer's pieces of `text`, in order; their concatenation is `text`. */
-export function pretokenize(text: string): string[] {
-  return text.match(PRETOKENIZE_PATTERN) ?? [];
-}

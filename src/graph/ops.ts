@@ -2,7 +2,7 @@
  * The functional API over primitives, and the composite ops. A composite is a plain function of
  * primitives: it gets its gradient from the primitives' rules and needs no rule of its own.
  */
-import { type Dim, GraphError, type Shape, type Tensor, type TensorLike, broadcastShapes, fmtShape, normAxis } from './ir';
+import { GraphError, type Shape, type Tensor, type TensorLike, fmtShape, normAxis } from './ir';
 
 /**
  * Sums a broadcast result back to `shape` (the adjoint of broadcasting): leading axes are summed away,
@@ -126,7 +126,3 @@ export function softmaxCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
   return logits.graph.apply('SoftmaxCrossEntropy', [logits, targets]);
 }
 
-/** Broadcast shape of several tensors (for callers building masks). */
-export function broadcastShape(...xs: Tensor[]): Dim[] {
-  return xs.reduce<Dim[]>((s, t) => broadcastShapes(s, t.shape), []);
-}

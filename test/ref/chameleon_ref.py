@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent PyTorch reference of the Chameleon decoder, for cross-checking chamlab.
 
-Written from the paper (arXiv 2405.09818) and the facts in shared/reference/chameleon.md, with HF
+Written from the paper (arXiv 2405.09818) and HF transformers' Chameleon, with HF
 transformers' parameter names and layouts so the same safetensors file loads in both:
 
   pre  (7B):  h = x + attn(norm_a(x));   out = h + ffn(norm_f(h))
