@@ -4,8 +4,7 @@
  * bool values never carry gradients. Backward nodes are built in the scope `grad/<forward scope>`, so
  * in Netron the gradient of `layers.3.attn/Softmax_40` sits under `grad/layers.3.attn`.
  */
-import { GraphError, type Tensor, fmtShape, isFloat } from './ir';
-import { PRIMITIVES } from './primitives';
+import { GraphError, PRIMITIVES, type Tensor, fmtShape, isFloat } from './ir';
 
 /**
  * Gradients of `y` with respect to each of `xs` (same shapes). `y` must be a scalar unless `seed`

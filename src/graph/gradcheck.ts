@@ -12,9 +12,8 @@
  * keeps exact zeros (masked entries) from dividing by rounding noise.
  */
 import { grad } from './autodiff';
-import { type Dim, Graph, GraphError, type Tensor, type TypedArray } from './ir';
+import { type CaseInput, type CaseRng, type Dim, type GradCase, Graph, GraphError, PRIMITIVES, type Tensor, type TypedArray } from './ir';
 import { crossEntropy, gather, layerNorm, rmsNorm, silu, softmax } from './ops';
-import { type CaseInput, type CaseRng, type GradCase, PRIMITIVES } from './primitives';
 import { type Feed, compileCpu } from './ort';
 
 export const GRADCHECK_TOLERANCE = 1e-6;

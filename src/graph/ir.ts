@@ -6,8 +6,11 @@
  * Shapes are static. A dimension is a number or, for graph inputs only, a named symbolic dimension
  * ('batch'); products of symbols ('batch*seq', '4*batch') arise from reshapes and are kept in a canonical
  * form so that equal dimensions compare equal as strings.
+ *
+ * Every primitive a node can apply is looked up by name in the registry below (`PRIMITIVES`), which
+ * primitives.ts fills: the IR imports nothing, and the primitive table, the composite ops and the
+ * ONNX writer import the IR, so the modules form no circle.
  */
-import { PRIMITIVES, type Attrs } from './primitives';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'bool';
 export type FloatDType = 'float32' | 'float64';
@@ -49,6 +52,86 @@ export interface ParamInfo {
   shape: number[];
   dtype: FloatDType;
   decay: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The primitive registry. A primitive is defined once, with everything about it side by side: its
+// shape/dtype rule, its vector-Jacobian product, its ONNX emission and its gradient-check cases.
+
+export type Attrs = Record<string, any>;
+
+/** An ONNX attribute value with its type made explicit. */
+export type OnnxAttr = { i: number } | { f: number } | { ints: number[] } | { s: string } | { t: { dtype: DType; values: number[] } };
+
+/**
+ * Which execution provider an emitted graph is for. 'any' uses only ops that ORT runs on both the CPU
+ * and the WebGPU provider; 'cpu' may use CPU-only fused kernels; 'webgpu' is the same as 'any'.
+ */
+export type OnnxTarget = 'any' | 'cpu' | 'webgpu';
+
+/** What a primitive's `emit` can use (implemented by the ONNX writer, onnx.ts). */
+export interface Emitter {
+  /** The execution provider the graph is for. */
+  target: OnnxTarget;
+  /** The value name of a tensor (its node name, or its graph output name). */
+  v(t: Tensor): string;
+  /** The output value name for node `t`. */
+  out(t: Tensor): string;
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr>, name: string): void;
+  /** A 1-D int64 constant (axes, pads, starts), shared between nodes that use the same values. */
+  i64(values: readonly number[]): string;
+  /** A scalar constant of `dtype`, shared. */
+  scalar(value: number, dtype: DType): string;
+  /** A named constant initializer. */
+  constant(values: readonly number[], shape: readonly number[], dtype: DType, name: string): string;
+  /** A 1-D int64 shape tensor: a constant for static shapes, computed from input shapes otherwise. */
+  shape(dims: Shape): string;
+}
+
+/** Describes one input of a gradient-check case. Values are drawn by gradcheck's seeded RNG. */
+export interface CaseInput {
+  shape: number[];
+  /** 'normal' (default), 'positive' (0.5..2), 'nonzero' (|x| in 0.2..2), 'distinct' (no ties),
+   *  'int' (0..max-1, int32), 'bool'. Only float inputs are differentiated. */
+  kind?: 'normal' | 'positive' | 'nonzero' | 'distinct' | 'int' | 'bool';
+  max?: number;
+}
+
+/** One gradient-check case: the function of its inputs whose VJP is compared with finite differences. */
+export interface GradCase {
+  name: string;
+  inputs: CaseInput[];
+  f: (...xs: Tensor[]) => Tensor;
+}
+
+/** Randomness available to case generators (seeded by gradcheck, so a failure reproduces). */
+export interface CaseRng {
+  /** Integer in [lo, hi]. */
+  int(lo: number, hi: number): number;
+  /** A random static shape of the given rank with dims in 1..maxDim. */
+  shape(rank: number, maxDim?: number): number[];
+  /** A shape that broadcasts against `s`: some leading axes dropped, some dims set to 1. */
+  bcast(s: number[]): number[];
+}
+
+export interface Primitive {
+  /** User-facing name used in error messages ('matmul'). */
+  label: string;
+  infer(inputs: readonly Tensor[], attrs: Attrs): { dtype: DType; shape: Shape };
+  /** Absent for non-differentiable primitives (comparisons, integer hashing, index helpers). */
+  vjp?: (g: Tensor, y: Tensor, inputs: readonly Tensor[], attrs: Attrs) => (Tensor | null)[];
+  emit(e: Emitter, y: Tensor): void;
+  /** Gradient-check cases; required when `vjp` exists. */
+  cases?: (r: CaseRng) => GradCase[];
+}
+
+/** Every registered primitive by op name (filled by primitives.ts when the graph compiler loads). */
+export const PRIMITIVES: Record<string, Primitive> = {};
+
+/** Registers a primitive; a name is defined once. */
+export function definePrimitive(name: string, p: Primitive): void {
+  if (PRIMITIVES[name]) throw new GraphError(`primitive '${name}' is defined twice`);
+  PRIMITIVES[name] = p;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -472,7 +555,11 @@ export class Graph {
    */
   apply(op: string, inputs: Tensor[], attrs: Attrs = {}): Tensor {
     const prim = PRIMITIVES[op];
-    if (!prim) throw new GraphError(`unknown primitive '${op}'`);
+    if (!prim) {
+      // The registry is filled by primitives.ts; importing ir.ts alone leaves it empty.
+      const hint = Object.keys(PRIMITIVES).length === 0 ? ' (no primitive is registered: import the graph compiler from src/graph)' : '';
+      throw new GraphError(`unknown primitive '${op}'${hint}`);
+    }
     for (const x of inputs) this.own(x, prim.label);
     let inferred: { dtype: DType; shape: Shape };
     try {

@@ -9,8 +9,20 @@
  * the ONNX checker's shape inference cross-checks our shape rules).
  */
 import { onnx } from 'onnx-proto';
-import { type DType, type Dim, type Graph, GraphError, type Shape, type Tensor, dimFactors, isStatic } from './ir';
-import { PRIMITIVES, type OnnxAttr, onnxDType } from './primitives';
+import {
+  type DType,
+  type Dim,
+  type Emitter,
+  type Graph,
+  GraphError,
+  type OnnxAttr,
+  type OnnxTarget,
+  PRIMITIVES,
+  type Shape,
+  type Tensor,
+  dimFactors,
+  isStatic,
+} from './ir';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
@@ -33,26 +45,12 @@ export interface OnnxOptions {
   target?: OnnxTarget;
 }
 
-export type OnnxTarget = 'any' | 'cpu' | 'webgpu';
-
-/** What a primitive's `emit` can use. */
-export interface Emitter {
-  /** The execution provider the graph is for (see OnnxOptions.target). */
-  target: OnnxTarget;
-  /** The value name of a tensor (its node name, or its graph output name). */
-  v(t: Tensor): string;
-  /** The output value name for node `t`. */
-  out(t: Tensor): string;
-  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr>, name: string): void;
-  /** A 1-D int64 constant (axes, pads, starts), shared between nodes that use the same values. */
-  i64(values: readonly number[]): string;
-  /** A scalar constant of `dtype`, shared. */
-  scalar(value: number, dtype: DType): string;
-  /** A named constant initializer. */
-  constant(values: readonly number[], shape: readonly number[], dtype: DType, name: string): string;
-  /** A 1-D int64 shape tensor: a constant for static shapes, computed from input shapes otherwise. */
-  shape(dims: Shape): string;
-}
+/**
+ * ONNX TensorProto.DataType codes of the element types chamlab uses: the one table, for the graph
+ * writer here and for the small graphs the runtime writes itself (src/runtime/onnx-util.ts).
+ */
+export const ONNX_DTYPE: Readonly<Record<DType, number>> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+export const onnxDType = (d: DType): number => ONNX_DTYPE[d];
 
 type TypedArrayLike = ArrayLike<number> | ArrayLike<bigint>;
 

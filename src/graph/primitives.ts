@@ -5,62 +5,18 @@
  * (`cases`). Everything else (softmax-cross-entropy, RMSNorm, attention) is composed in ops.ts and
  * gets its gradient for free.
  *
- * Adding an op: add an entry here with all four parts. `chamlab gradcheck` iterates this table and
- * fails for a differentiable entry without `cases`.
+ * Adding an op: add an entry here with all four parts. Entries go into the registry that the IR
+ * looks primitives up in (ir.ts, `PRIMITIVES`); `chamlab gradcheck` iterates it and fails for a
+ * differentiable entry without `cases`.
  *
  * VJP conventions: `vjp(g, y, inputs, attrs)` returns one gradient per input (null where the input
  * gets none: integer inputs, masks). `y` is the node's own output, so rules reuse forward values
  * (exp, sigmoid, softmax) instead of recomputing them.
  */
-import type { DType, Dim, Shape, Tensor } from './ir';
-import { broadcastShapes, dimDiv, dimMul, fmtShape, isFloat, normAxis, numel } from './ir';
-import type { Emitter } from './onnx';
+import type { Attrs, CaseInput, CaseRng, DType, Dim, Emitter, GradCase, OnnxAttr, Shape, Tensor } from './ir';
+import { broadcastShapes, definePrimitive as def, dimDiv, dimMul, fmtShape, isFloat, normAxis, numel } from './ir';
+import { onnxDType } from './onnx';
 import { gatherRowsAdd, sumTo, where } from './ops';
-
-export type Attrs = Record<string, any>;
-
-/** Describes one input of a gradient-check case. Values are drawn by gradcheck's seeded RNG. */
-export interface CaseInput {
-  shape: number[];
-  /** 'normal' (default), 'positive' (0.5..2), 'nonzero' (|x| in 0.2..2), 'distinct' (no ties),
-   *  'int' (0..max-1, int32), 'bool'. Only float inputs are differentiated. */
-  kind?: 'normal' | 'positive' | 'nonzero' | 'distinct' | 'int' | 'bool';
-  max?: number;
-}
-
-/** One gradient-check case: the function of its inputs whose VJP is compared with finite differences. */
-export interface GradCase {
-  name: string;
-  inputs: CaseInput[];
-  f: (...xs: Tensor[]) => Tensor;
-}
-
-/** Randomness available to case generators (seeded by gradcheck, so a failure reproduces). */
-export interface CaseRng {
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number;
-  /** A random static shape of the given rank with dims in 1..maxDim. */
-  shape(rank: number, maxDim?: number): number[];
-  /** A shape that broadcasts against `s`: some leading axes dropped, some dims set to 1. */
-  bcast(s: number[]): number[];
-}
-
-export interface Primitive {
-  /** User-facing name used in error messages ('matmul'). */
-  label: string;
-  infer(inputs: readonly Tensor[], attrs: Attrs): { dtype: DType; shape: Shape };
-  /** Absent for non-differentiable primitives (comparisons, integer hashing, index helpers). */
-  vjp?: (g: Tensor, y: Tensor, inputs: readonly Tensor[], attrs: Attrs) => (Tensor | null)[];
-  emit(e: Emitter, y: Tensor): void;
-  /** Gradient-check cases; required when `vjp` exists. */
-  cases?: (r: CaseRng) => GradCase[];
-}
-
-export const PRIMITIVES: Record<string, Primitive> = {};
-
-function def(name: string, p: Primitive): void {
-  PRIMITIVES[name] = p;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Shared rules
@@ -90,9 +46,6 @@ const simple =
   (opType: string, attrs?: (y: Tensor) => Record<string, OnnxAttr>) =>
   (e: Emitter, y: Tensor): void =>
     e.node(opType, y.inputs.map((t) => e.v(t)), [e.out(y)], attrs ? attrs(y) : {}, y.name);
-
-/** An ONNX attribute value with its type made explicit. */
-export type OnnxAttr = { i: number } | { f: number } | { ints: number[] } | { s: string } | { t: { dtype: DType; values: number[] } };
 
 /** Axes in 0..rank-1, sorted, unique. */
 export function normAxes(axes: readonly number[], rank: number): number[] {
@@ -715,9 +668,6 @@ def('Where', {
     ];
   },
 });
-
-const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
-export const onnxDType = (d: DType): number => ONNX_DTYPE[d];
 
 def('Cast', {
   label: 'cast',
