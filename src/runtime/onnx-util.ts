@@ -4,12 +4,11 @@
  * src/graph; these are plumbing, so they are written directly with onnx-proto.
  */
 import { onnx } from 'onnx-proto';
+import { ONNX_DTYPE } from '../graph/onnx';
 
-/** ORT tensor type names <-> ONNX TensorProto.DataType codes, for the dtypes chamlab uses. */
-const ELEM_TYPE: Record<string, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
-
+/** The ONNX element type code of an ORT tensor type name (the same names as the graph's dtypes). */
 export function elemType(dtype: string): number {
-  const t = ELEM_TYPE[dtype];
+  const t = (ONNX_DTYPE as Record<string, number>)[dtype];
   if (t === undefined) throw new Error(`onnx-util: unsupported dtype ${dtype}`);
   return t;
 }
