@@ -16,7 +16,7 @@
  * test/graph-dropout.test.ts checks keep rates, independence across steps, seeds, salts and neighbours,
  * and bit-exact agreement between graph and reference.
  */
-import { GraphError, type Tensor } from './ir';
+import { GraphError, type Tensor, numel } from './ir';
 import { where } from './ops';
 
 const C_SEED = 0x9e3779b1 | 0;
@@ -95,8 +95,8 @@ export function dropoutThreshold(p: number): number {
  */
 function counterSplit(shape: readonly number[], limit: number): number {
   let k = 0;
-  while (k < shape.length && shape.slice(k).reduce((a, b) => a * b, 1) >= limit) k++;
-  if (k === shape.length || shape.slice(0, k).reduce((a, b) => a * b, 1) >= 2 ** 31)
+  while (k < shape.length && numel(shape.slice(k)) >= limit) k++;
+  if (k === shape.length || numel(shape.slice(0, k)) >= 2 ** 31)
     throw new GraphError(`dropout: shape [${shape}] cannot be indexed with int32 counters`);
   return k;
 }
@@ -140,8 +140,8 @@ export function dropoutMaskReference(
 ): Uint8Array {
   const dims = typeof shape === 'number' ? [shape] : shape;
   const k = counterSplit(dims, counterLimit);
-  const inner = dims.slice(k).reduce((a, b) => a * b, 1);
-  const outer = dims.slice(0, k).reduce((a, b) => a * b, 1);
+  const inner = numel(dims.slice(k));
+  const outer = numel(dims.slice(0, k));
   const key = dropoutKey(numOps, seed | 0, step | 0, salt, 1);
   const t = dropoutThreshold(p);
   const out = new Uint8Array(inner * outer);

@@ -180,8 +180,14 @@ export function dimDiv(a: Dim, b: Dim): Dim | undefined {
   return formatDim({ coef: x.coef / y.coef, syms });
 }
 
-export const numel = (shape: Shape): Dim => shape.reduce<Dim>((a, d) => dimMul(a, d), 1);
 export const isStatic = (shape: Shape): shape is readonly number[] => shape.every((d) => typeof d === 'number');
+/** Number of elements of a shape: a number when the shape is static, else a symbolic product. */
+export function numel(shape: readonly number[]): number;
+export function numel(shape: Shape): Dim;
+export function numel(shape: Shape): Dim {
+  if (isStatic(shape)) return shape.reduce((a, d) => a * d, 1);
+  return shape.reduce<Dim>((a, d) => dimMul(a, d), 1);
+}
 /** The symbols a dim is made of ('batch*seq' -> ['batch', 'seq']) and its numeric coefficient. */
 export function dimFactors(d: Dim): { coef: number; syms: string[] } {
   return parseDim(d);
@@ -462,7 +468,7 @@ export class Graph {
     if (!shape.every((d) => Number.isInteger(d) && d > 0))
       throw new GraphError(`param ${name}: shape ${fmtShape(shape)} must be positive integers`);
     const dtype = opts.dtype ?? this.dtype;
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     if (opts.value && opts.value.length !== n)
       throw new GraphError(`param ${name}: value has ${opts.value.length} elements, shape ${fmtShape(shape)} needs ${n}`);
     const t = this.leaf('Param', name, dtype, shape, { decay: opts.decay ?? true, value: opts.value });
@@ -472,7 +478,7 @@ export class Graph {
 
   /** A constant tensor (emitted as an initializer). */
   constant(values: ArrayLike<number> | TypedArray, shape: readonly number[], dtype: DType = this.dtype): Tensor {
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     if (values.length !== n) throw new GraphError(`constant: ${values.length} values for shape ${fmtShape(shape)}`);
     return this.node('Const', [], { value: values, shape }, dtype, shape);
   }

@@ -837,12 +837,12 @@ def('Iota', {
   label: 'iota',
   infer: (_ins, { shape }) => {
     if (!shape.every((d: Dim) => typeof d === 'number')) throw new Error(`needs a static shape, got ${fmtShape(shape)}`);
-    const n = (shape as number[]).reduce((a, b) => a * b, 1);
+    const n = numel(shape as number[]);
     if (n >= 2 ** 31) throw new Error(`${n} elements overflow int32 indices`);
     return { dtype: 'int32', shape };
   },
   emit: (e, y) => {
-    const n = (y.shape as number[]).reduce((a, b) => a * b, 1);
+    const n = numel(y.shape as number[]);
     const flat = `${y.name}/range`;
     e.node('Range', [e.scalar(0, 'int32'), e.scalar(n, 'int32'), e.scalar(1, 'int32')], [flat], {}, flat);
     e.node('Reshape', [flat, e.shape(y.shape)], [e.out(y)], {}, y.name);

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OPSET, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
+import { OPSET, numel, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
 import type { Spec } from '../../dsl/schema';
 import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
@@ -134,7 +134,7 @@ export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): C
   const compiled = compileGraphs(spec, `chamlab ${spec.name} spec ${opts.hash}`);
   let weights: Manifest['weights'] = null;
   if (!opts.shapesOnly) {
-    const total = paramTable(m).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    const total = paramTable(m).reduce((a, p) => a + numel(p.shape), 0);
     if (total * 4 > 2 ** 34)
       throw new UserError(`${total} parameters need ${(total * 4 / 2 ** 30).toFixed(1)} GiB of float32 initial weights; use --shapes-only`, 'chamlab compile');
     const file = path.join(outDir, 'weights.safetensors');

@@ -14,7 +14,8 @@
  */
 import { Rng } from '../random';
 import type { ModelDims } from './config';
-import { numel, paramTable, type ParamInfo } from './params';
+import { numel } from '../graph/ir';
+import { paramTable, type ParamInfo } from './params';
 import type { Weights } from './weights';
 
 /** FNV-1a over the UTF-8 bytes of `s`, then mixed with the seed. */

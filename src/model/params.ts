@@ -87,10 +87,6 @@ export function paramTable(m: ModelDims): ParamInfo[] {
   return out;
 }
 
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /**
  * Whether weight decay applies to a parameter under `optimizer.decay`.
  * "matrices" means the weight matrices of linear maps and the embedding table. QK-Norm's affine

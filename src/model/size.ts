@@ -27,7 +27,8 @@
  */
 import type { Spec } from '../../dsl/schema';
 import { modelDims, type ModelDims } from './config';
-import { numel, paramTable, type ParamGroup } from './params';
+import { numel } from '../graph/ir';
+import { paramTable, type ParamGroup } from './params';
 
 export type ParamCounts = Record<ParamGroup, number> & { total: number; non_embedding: number };
 

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
-import { numel, paramTable, type ParamInfo } from './params';
+import { numel } from '../graph/ir';
+import { paramTable, type ParamInfo } from './params';
 import { readHeader, readTensor, writeSafetensors, type SafetensorsHeader } from './safetensors';
 
 /** Parameters by HF name; each array is row-major in PyTorch layout. */

@@ -11,6 +11,7 @@
  *   buffering here.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { numel } from '../graph/ir';
 import type { Backend } from './device';
 import { ort, ReadBack } from './session';
 import type { StatePair } from './signature';
@@ -35,7 +36,7 @@ export class ResidentState {
     const next = new Map<string, Tensor>();
     for (const p of this.pairs) {
       const v = values.get(p.input)!;
-      const n = p.shape.reduce((a, b) => a * b, 1);
+      const n = numel(p.shape);
       if (v.length !== n) throw new Error(`state ${p.input}: ${v.length} values for shape [${p.shape}]`);
       const data = p.dtype === 'int32' ? new Int32Array(v) : new Float32Array(v);
       next.set(p.input, new Tensor(p.dtype as 'float32', data, p.shape));

@@ -10,6 +10,7 @@
  * graphs, weights, a batch provider and a schedule, and get metrics per step.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { numel } from '../graph/ir';
 import type { Backend } from './device';
 import { DivergenceMonitor, type Divergence, type DivergenceSpec } from './divergence';
 import { placementReport, type PlacementReport } from './placement';
@@ -269,7 +270,7 @@ export function initialState(sig: StepSignature, weights: ReadonlyMap<string, Fl
     const dot = p.input.indexOf('.');
     const owner = dot > 0 ? p.input.slice(dot + 1) : '';
     if (!weights.has(owner)) throw new Error(`no initial value for state input ${p.input} (not a parameter, nor <prefix>.<parameter>)`);
-    const n = p.shape.reduce((a, b) => a * b, 1);
+    const n = numel(p.shape);
     values.set(p.input, p.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n));
   }
   return values;
@@ -290,7 +291,7 @@ export function batchFeeds(inputs: readonly ValueInfo[], batch: Batch): Record<s
       if (d === 'seq') return batch.seq;
       throw new Error(`input ${i.name}: cannot size symbolic dim '${d}' from a batch`);
     });
-    const n = dims.reduce((a, b) => a * b, 1);
+    const n = numel(dims);
     if (data.length !== n)
       throw new Error(`batch '${i.name}' has ${data.length} values; the graph wants [${i.shape}] = [${dims}] (${n})`);
     const want = i.dtype === 'int32' ? Int32Array : Float32Array;
