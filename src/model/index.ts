@@ -6,7 +6,7 @@
  * Importing this module loads the graph compiler but not onnxruntime (loaded on first run).
  */
 export { modelDims, type ModelDims } from './config';
-export { paramTable, layerNames, decays, EMBED, FINAL_NORM, LM_HEAD, type ParamInfo, type ParamGroup, type ParamRole } from './params';
+export { paramTable, layerNames, decays, EMBED, FINAL_NORM, LM_HEAD, type ParamEntry, type ParamGroup, type ParamRole } from './params';
 export { countParams, flopsPerToken, activationElementsPerToken, sizeReport, formatSizeReport, type SizeReport, type ParamCounts } from './size';
 export { Rng, initWeights, initParam, initStd } from './init';
 export { readHeader, readTensor, readSafetensors, writeSafetensors, type NamedTensor, type SafetensorsHeader } from './safetensors';

@@ -15,7 +15,7 @@
 import { Rng } from '../random';
 import type { ModelDims } from './config';
 import { numel } from '../graph/ir';
-import { paramTable, type ParamInfo } from './params';
+import { paramTable, type ParamEntry } from './params';
 import type { Weights } from './weights';
 
 /** FNV-1a over the UTF-8 bytes of `s`, then mixed with the seed. */
@@ -29,7 +29,7 @@ function hashName(seed: number, s: string): number {
 }
 
 /** The standard deviation of a parameter's normal init, or null for constant-initialized ones. */
-export function initStd(p: ParamInfo, m: ModelDims): number | null {
+export function initStd(p: ParamEntry, m: ModelDims): number | null {
   switch (p.role) {
     case 'gain':
     case 'bias':
@@ -43,7 +43,7 @@ export function initStd(p: ParamInfo, m: ModelDims): number | null {
 }
 
 /** One parameter's initial values. */
-export function initParam(p: ParamInfo, m: ModelDims, seed: number): Float32Array {
+export function initParam(p: ParamEntry, m: ModelDims, seed: number): Float32Array {
   const out = new Float32Array(numel(p.shape));
   if (p.role === 'gain') return out.fill(1);
   if (p.role === 'bias') return out;

@@ -7,6 +7,7 @@
  * here allocates: a 34B table is a few hundred small records.
  */
 import type { OptimizerSpec } from '../../dsl/schema';
+import type { ParamInfo } from '../graph/ir';
 import type { ModelDims } from './config';
 
 /** Groups reported by `chamlab info`. */
@@ -22,9 +23,11 @@ export type ParamGroup = 'embeddings' | 'attention' | 'qk_norm' | 'ffn' | 'norms
  */
 export type ParamRole = 'embedding' | 'matrix' | 'output_proj' | 'gain' | 'bias';
 
-export interface ParamInfo {
-  name: string;
-  shape: number[];
+/**
+ * One row of the table: a parameter as the graph compiler knows it (name and shape, the fields of
+ * src/graph's `ParamInfo`) and what it is in the model.
+ */
+export interface ParamEntry extends Pick<ParamInfo, 'name' | 'shape'> {
   group: ParamGroup;
   role: ParamRole;
   /** Layer index, or null for embeddings, the final norm and lm_head. */
@@ -58,8 +61,8 @@ export function layerNames(i: number) {
 }
 
 /** Every parameter in the canonical order (embedding, layers 0..L-1, final norm, lm_head). */
-export function paramTable(m: ModelDims): ParamInfo[] {
-  const out: ParamInfo[] = [];
+export function paramTable(m: ModelDims): ParamEntry[] {
+  const out: ParamEntry[] = [];
   const add = (name: string, shape: number[], group: ParamGroup, role: ParamRole, layer: number | null) =>
     out.push({ name, shape, group, role, layer });
   const { d, heads, kvHeads, headDim, ffn } = m;
@@ -93,7 +96,7 @@ export function paramTable(m: ModelDims): ParamInfo[] {
  * parameters have rank 2 ([heads, head_dim]) but are per-channel gains and biases: decaying them
  * towards 0 would shrink the normalized queries and keys, so they count as norms here.
  */
-export function decays(p: ParamInfo, decay: OptimizerSpec['decay']): boolean {
+export function decays(p: ParamEntry, decay: OptimizerSpec['decay']): boolean {
   switch (decay) {
     case 'all':
       return true;

@@ -10,7 +10,7 @@ import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
 import { numel } from '../graph/ir';
-import { paramTable, type ParamInfo } from './params';
+import { paramTable, type ParamEntry } from './params';
 import { readHeader, readTensor, writeSafetensors, type SafetensorsHeader } from './safetensors';
 
 /** Parameters by HF name; each array is row-major in PyTorch layout. */
@@ -24,7 +24,7 @@ const listSome = (xs: string[], max = 6) =>
  * line naming what is missing, extra or misshapen.
  */
 export function weightsMismatch(
-  table: ParamInfo[],
+  table: ParamEntry[],
   found: Map<string, { shape: number[] }>,
 ): string | null {
   const expected = new Map(table.map((p) => [p.name, p.shape]));
@@ -120,7 +120,7 @@ export function saveWeights(file: string, m: ModelDims, weights: Weights, metada
   );
 }
 
-function checkSizes(table: ParamInfo[], weights: Weights): Map<string, { shape: number[] }> {
+function checkSizes(table: ParamEntry[], weights: Weights): Map<string, { shape: number[] }> {
   // Flat arrays carry no shape: accept an array whose length matches as having the expected shape.
   const found = new Map<string, { shape: number[] }>();
   const byName = new Map(table.map((p) => [p.name, p]));
