@@ -109,12 +109,9 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
 
   // ---- image
   const t1 = performance.now();
+  // codebook_size == model.vocab.image and resolution % patch == 0 hold for a resolved spec (dsl/resolve.ts).
   const ispec = spec.tokenizer.image;
-  if (ispec.codebook_size !== layout.image) {
-    throw new UserError(`is ${ispec.codebook_size} but model.vocab.image is ${layout.image}; they must be equal`, 'tokenizer.image.codebook_size');
-  }
   const config: VqConfig = { resolution: ispec.resolution, patch: ispec.patch, codebookSize: ispec.codebook_size };
-  if (ispec.resolution % ispec.patch !== 0) throw new UserError(`resolution ${ispec.resolution} is not a multiple of patch ${ispec.patch}`, 'tokenizer.image.patch');
   const { train: trainRefs, heldout: heldRefs } = imagePools(sources);
   let vq: VqTokenizer | null;
   let imageOrigin: TokenizerReport['image']['origin'];

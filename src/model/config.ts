@@ -5,7 +5,6 @@
  * reads these numbers rather than the raw spec, so that a derived quantity (head_dim, the FFN rule,
  * kv_heads' default) is computed in exactly one place.
  */
-import { UserError } from '../../dsl/errors';
 import { ffnHidden, kvHeads, vocabSize, type ModelSpec } from '../../dsl/schema';
 
 export interface ModelDims {
@@ -29,17 +28,14 @@ export interface ModelDims {
   init: { scheme: 'normal' | 'scaled_normal'; std: number };
 }
 
-/** Derives and checks the dimensions; a spec that cannot form a model gets a UserError naming the field. */
+/**
+ * Derives the dimensions of a resolved spec's model. The rules that make them whole (d_model divisible
+ * by heads, an even head_dim for RoPE, heads divisible by kv_heads) are checked once, where the spec is
+ * resolved (dsl/resolve.ts), so that each error points at the field that broke it.
+ */
 export function modelDims(model: ModelSpec): ModelDims {
   const kv = kvHeads(model);
-  if (model.d_model % model.heads !== 0)
-    throw new UserError(`d_model ${model.d_model} is not divisible by heads ${model.heads}`, 'model.heads');
-  if (model.heads % kv !== 0)
-    throw new UserError(`heads ${model.heads} is not divisible by kv_heads ${kv}`, 'model.kv_heads');
   const headDim = model.d_model / model.heads;
-  // rotate-half RoPE pairs dimension i with i + head_dim/2.
-  if (headDim % 2 !== 0)
-    throw new UserError(`head_dim = d_model / heads = ${headDim} must be even for RoPE`, 'model.heads');
   return {
     vocab: vocabSize(model),
     d: model.d_model,
