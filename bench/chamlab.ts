@@ -16,7 +16,8 @@ import { configPathFor, saveWeights, writeHfConfig } from '../src/model/weights'
 import type { Backend } from '../src/runtime/device';
 import { lrSchedule } from '../src/runtime/schedule';
 import { Trainer } from '../src/runtime/trainer';
-import { makeBatches, writeBatches, type TokenBatch } from './batches';
+import type { TokenBatch } from '../src/data/batch';
+import { makeBatches, writeBatches } from './batches';
 
 /** One step's wall time and where it went (ms). */
 export interface StepTiming {

@@ -19,7 +19,8 @@ import { buildModelGraphs } from '../src/model/graphs';
 import { initWeights } from '../src/model/init';
 import { probeWebGpu, WEBGPU_INSTALL_HINT, type Backend } from '../src/runtime/device';
 import { formatPlacement, placementReport } from '../src/runtime/placement';
-import { Trainer, type Batch, type StepMetrics } from '../src/runtime/trainer';
+import { Trainer, type StepMetrics } from '../src/runtime/trainer';
+import { bigramBatches } from '../src/data/synthetic';
 
 const { values: a } = parseArgs({
   options: {
@@ -54,28 +55,6 @@ const spec = SpecSchema.parse({
   optimizer: { lr: 3e-3 },
   train: { steps, batch: size.batch, seed: 0 },
 });
-
-/** A learnable token stream (mostly a fixed successor), a pure function of the step. */
-function batches(vocab: number) {
-  const B = size.batch;
-  const S = size.seq;
-  return (step: number): Batch => {
-    let s = (step * 2654435761) >>> 0 || 1;
-    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    const ids = new Int32Array(B * S);
-    const labels = new Int32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      let tok = Math.floor(rnd() * vocab);
-      for (let i = 0; i < S; i++) {
-        const next = rnd() < 0.8 ? (tok * 5 + 1) % vocab : Math.floor(rnd() * vocab);
-        ids[b * S + i] = tok;
-        labels[b * S + i] = next;
-        tok = next;
-      }
-    }
-    return { input_ids: ids, labels, batch: B, seq: S };
-  };
-}
 
 function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
   let num = 0;
@@ -112,7 +91,8 @@ async function main(): Promise<number> {
   result.nodes = placement.nodes.length;
   result.cpu_fallbacks = placement.cpuFallbacks.map((n) => `${n.opType} ${n.name} (${n.reason})`);
 
-  const provider = batches(m.vocab);
+  // A learnable token stream (mostly a fixed successor), a pure function of the step.
+  const provider = bigramBatches({ vocab: m.vocab, batch: size.batch, seq: size.seq, keep: 0.8 });
   const opts = { trainStep, weights, batches: provider, lr: () => 3e-3, seed: 0 };
   const t0 = performance.now();
   const trainer = await Trainer.create({ ...opts, device, divergence: { action: 'warn', loss_above: null, spike_factor: null } });

@@ -135,7 +135,7 @@ test('train step vs torch.optim.AdamW + clip_grad_norm_ (3 steps, clipping activ
   const errs: Record<string, number> = {};
   try {
     for (let t = 1; t <= steps; t++) {
-      const out = await session.run({ input_ids: b.inputIds, labels: b.labels, ...state, step: t, lr: opt.lr, seed: 0 });
+      const out = await session.run({ input_ids: b.input_ids, labels: b.labels, ...state, step: t, lr: opt.lr, seed: 0 });
       errs[`loss.${t}`] = relErr([out.loss[0] as number], ref.get(`train.loss.${t}`)!.data);
       errs[`grad_norm.${t}`] = relErr([out.grad_norm[0] as number], ref.get(`train.grad_norm.${t}`)!.data);
       for (const s of trainStep.state) state[s.input] = out[s.output] as Float32Array;

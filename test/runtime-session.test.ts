@@ -10,7 +10,8 @@ import { ResidentState } from '../src/runtime/resident-state';
 import { createSession, ReadBack } from '../src/runtime/session';
 import { stepSignature } from '../src/runtime/signature';
 import { batchFeeds, initialState, scalarFeeds } from '../src/runtime/trainer';
-import { bigramBatches, bigramTrainStep, bigramWeights } from './helpers/runtime-fixture';
+import { bigramBatches } from '../src/data/synthetic';
+import { bigramTrainStep, bigramWeights } from './helpers/runtime-fixture';
 import { requireWebGpu } from './helpers/runtime-gpu';
 
 const spec = { vocab: 16, dim: 8, batch: 2, seq: 8, dropout: 0.1 };
@@ -23,7 +24,7 @@ async function stepper(device: 'cpu' | 'webgpu') {
   const session = await createSession(bytes, device, { resident: sig.state.map((p) => p.output) });
   const state = new ResidentState(device, sig.state);
   state.load(initialState(sig, bigramWeights(spec)));
-  const batches = bigramBatches(spec);
+  const batches = bigramBatches({ ...spec, keep: 0.8, successor: (i) => (i * 7 + 3) % spec.vocab, seed: 7 });
   const run = async (step: number) => {
     const feeds = { ...batchFeeds(sig.batch, batches(step)), ...scalarFeeds(sig, { step, lr: 0.05, seed: 1 }), ...state.feeds() };
     const out = await session.run(feeds, state.fetches(sig.report));

@@ -1,5 +1,7 @@
 /** Mixed-modal data: tokenizers, sources, stages, packing and cursors (see README.md beside this file). */
-export { createDataPipeline, type Batch, type DataCursor, type DataPipeline, type PipelineOptions } from './pipeline';
+export { createDataPipeline, type DataCursor, type DataPipeline, type PipelineOptions } from './pipeline';
+export type { Batch, TokenBatch } from './batch';
+export { bigramBatches, type BigramOptions } from './synthetic';
 export { BpeTokenizer } from './bpe';
 export { trainBpe, WordCounter } from './bpe-train';
 export { VqTokenizer, trainVq } from './vq';

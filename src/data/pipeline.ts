@@ -10,24 +10,13 @@
 import { createHash } from 'node:crypto';
 import { canonicalJSON } from '../../dsl/canonical';
 import type { Spec } from '../../dsl/schema';
+import type { Batch } from './batch';
 import { DocEncoder } from './documents';
 import { createSources, type Source } from './sources';
 import { overallWeights, stageAt, stageSchedule, type StagePlan } from './stages';
 import { TokenStream, type StreamSource, type StreamState } from './stream';
 import { buildTokenizers, type TokenizerOptions, type TokenizerReport } from './tokenizers';
 import { vocabLayout, type VocabLayout } from './vocab';
-
-export interface Batch {
-  /** batch * seq token ids, row-major. */
-  input_ids: Int32Array;
-  /** batch * seq next-token targets; -100 where the loss ignores the position (padding). */
-  labels: Int32Array;
-  batch: number;
-  seq: number;
-  /** The step this batch is for, and the data stage that produced it. */
-  step: number;
-  stage: string;
-}
 
 export interface DataCursor {
   version: 1;

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { UserError } from '../../dsl/errors';
 import type { Spec } from '../../dsl/schema';
+import type { TokenBatch } from '../data/batch';
 import { modelDims } from './config';
 import { buildGradGraph } from './graphs';
 import { IGNORE_INDEX } from './chameleon';
@@ -16,15 +17,8 @@ import { paramTable } from './params';
 import { writeSafetensors, type NamedTensor } from './safetensors';
 import type { Weights } from './weights';
 
-export interface Batch {
-  batch: number;
-  seq: number;
-  inputIds: Int32Array;
-  labels: Int32Array;
-}
-
 /** Parses and checks a batch JSON file against the model's vocabulary and context length. */
-export function readBatch(file: string, vocab: number, maxSeqLen: number): Batch {
+export function readBatch(file: string, vocab: number, maxSeqLen: number): TokenBatch {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -40,7 +34,7 @@ export function readBatch(file: string, vocab: number, maxSeqLen: number): Batch
   return parseBatch(json, vocab, maxSeqLen, file);
 }
 
-export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, where = 'batch'): Batch {
+export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, where = 'batch'): TokenBatch {
   const fail = (msg: string) => new UserError(msg, where);
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw fail('expected an object {"input_ids": [[...]], "labels": [[...]]}');
@@ -69,7 +63,7 @@ export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, wher
   if (labels.length !== B || labels[0].length !== T)
     throw fail(`"labels" is [${labels.length}][${labels[0].length}], "input_ids" is [${B}][${T}]`);
   if (T > maxSeqLen) throw fail(`sequences of ${T} tokens exceed model.max_seq_len ${maxSeqLen}`);
-  const inputIds = new Int32Array(B * T);
+  const input_ids = new Int32Array(B * T);
   const lab = new Int32Array(B * T);
   let counted = 0;
   for (let b = 0; b < B; b++)
@@ -79,11 +73,11 @@ export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, wher
       if (id < 0 || id >= vocab) throw fail(`input_ids[${b}][${t}] = ${id} is outside the vocabulary [0, ${vocab})`);
       if (y !== IGNORE_INDEX && (y < 0 || y >= vocab)) throw fail(`labels[${b}][${t}] = ${y} is outside [0, ${vocab}) and not ${IGNORE_INDEX}`);
       if (y !== IGNORE_INDEX) counted++;
-      inputIds[b * T + t] = id;
+      input_ids[b * T + t] = id;
       lab[b * T + t] = y;
     }
   if (counted === 0) throw fail(`every label is ${IGNORE_INDEX}: the loss would average over no token`);
-  return { batch: B, seq: T, inputIds, labels: lab };
+  return { input_ids, labels: lab, batch: B, seq: T };
 }
 
 export interface GradResult {
@@ -101,9 +95,9 @@ export interface GradResult {
  * WebGPU provider through src/runtime (a clear error when no adapter exists), with every output
  * placed on the CPU, so nothing is read from a gpu-buffer tensor.
  */
-export async function computeGrads(spec: Spec, weights: Weights, batch: Batch, device: 'cpu' | 'gpu' = 'cpu'): Promise<GradResult> {
+export async function computeGrads(spec: Spec, weights: Weights, batch: TokenBatch, device: 'cpu' | 'gpu' = 'cpu'): Promise<GradResult> {
   const gg = buildGradGraph(spec, batch.batch, batch.seq);
-  const feeds: Record<string, Float32Array | Int32Array> = { input_ids: batch.inputIds, labels: batch.labels };
+  const feeds: Record<string, Float32Array | Int32Array> = { input_ids: batch.input_ids, labels: batch.labels };
   for (const p of gg.params) feeds[p.name] = weights.get(p.name)!;
   let out: Record<string, ArrayLike<number>>;
   if (device === 'cpu') {

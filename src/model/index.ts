@@ -15,4 +15,4 @@ export { buildChameleon, ropeTables, IGNORE_INDEX, attention, ffn, block, decode
 export { buildPrefill, buildDecodeStep, cacheNames, cacheName, rowName, type DecodeGraph, type DecodeGraphOptions, type CacheUpdate } from './decode';
 export { buildModelGraphs, buildGradGraph, chameleonBuildFn, adamwConfig, type ModelGraphs, type GradGraph } from './graphs';
 export { compileSpec, type Manifest, type CompileResult } from './compile';
-export { computeGrads, readBatch, parseBatch, writeGradResult, type Batch, type GradResult } from './grad';
+export { computeGrads, readBatch, parseBatch, writeGradResult, type GradResult } from './grad';

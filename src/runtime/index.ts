@@ -8,6 +8,7 @@ export { createSession, ReadBack, type CreateSessionOptions } from './session';
 export { sessionOptions, defaultOptimizationLevel, type OptimizationLevel } from './session-options';
 export { stepSignature, NEXT_PREFIX, type StepSignature, type StatePair } from './signature';
 export { ResidentState } from './resident-state';
+export type { TokenBatch } from '../data/batch';
 export { lrSchedule, type LrSchedule } from './schedule';
 export { Decoder, type DecodeGraphs, type DecoderOptions, type DecodeResult, type StopReason, type CacheUpdate } from './decoder';
 export { resolveSampling, allowedNext, advance, sampleToken, TEXT_STATE, type TokenSpace, type SamplingOptions, type ResolvedSampling, type GenerationMode, type ConstraintState } from './sampling';
@@ -15,7 +16,6 @@ export { DivergenceMonitor, type Divergence, type DivergenceSpec } from './diver
 export {
   Trainer,
   initialState,
-  type Batch,
   type BatchProvider,
   type StepMetrics,
   type TrainerOptions,

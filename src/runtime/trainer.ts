@@ -10,6 +10,7 @@
  * graphs, weights, a batch provider and a schedule, and get metrics per step.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { TokenBatch } from '../data/batch';
 import { numel } from '../graph/ir';
 import type { Backend } from './device';
 import { DivergenceMonitor, type Divergence, type DivergenceSpec } from './divergence';
@@ -20,18 +21,8 @@ import { onnxValueNames } from './onnx-util';
 import { createSession, ort } from './session';
 import { NEXT_PREFIX, stepSignature, type StepSignature, type ValueInfo } from './signature';
 
-/** One batch of token sequences: `batch` x `seq`, row-major. */
-export interface Batch {
-  input_ids: Int32Array;
-  labels: Int32Array;
-  batch: number;
-  seq: number;
-  /** Further graph inputs by name (a loss mask, modality ids), shaped like input_ids. */
-  extra?: Record<string, Int32Array | Float32Array>;
-}
-
 /** Gives the batch for a 1-based step; must be a pure function of the step for exact resumes. */
-export type BatchProvider = (step: number) => Batch | Promise<Batch>;
+export type BatchProvider = (step: number) => TokenBatch | Promise<TokenBatch>;
 
 export interface TrainerOptions {
   device: Backend;
@@ -205,7 +196,7 @@ export class Trainer {
    * Mean loss and metrics of the eval graph over `batches`, with the current parameters (fed from
    * where they live: GPU-resident tensors go straight into the eval session).
    */
-  async evaluate(batches: readonly Batch[]): Promise<Record<string, number>> {
+  async evaluate(batches: readonly TokenBatch[]): Promise<Record<string, number>> {
     if (!this.evalSession) throw new Error('evaluate: the trainer was created without an eval graph');
     const sig = stepSignature(this.evalSession);
     const sums: Record<string, number> = {};
@@ -277,7 +268,7 @@ export function initialState(sig: StepSignature, weights: ReadonlyMap<string, Fl
 }
 
 /** Batch arrays as input tensors; symbolic dims 'batch'/'seq' (or any rank-2 input) take the batch's sizes. */
-export function batchFeeds(inputs: readonly ValueInfo[], batch: Batch): Record<string, Tensor> {
+export function batchFeeds(inputs: readonly ValueInfo[], batch: TokenBatch): Record<string, Tensor> {
   const { Tensor } = ort();
   const feeds: Record<string, Tensor> = {};
   for (const i of inputs) {

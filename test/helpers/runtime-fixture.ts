@@ -2,12 +2,14 @@
  * A hand-built train-step graph for the runtime's own tests: a bigram language model
  * (logits = E[ids] @ W) with its gradient written out by hand, global-norm clipping and AdamW, under
  * src/graph's state naming convention (inputs p, adam_m.p, adam_v.p, step, lr, seed; outputs loss,
- * grad_norm, next.*). It does not depend on src/graph, so the runtime's plumbing (residency, read-back,
- * resume, placement) is tested even while the compiler changes; the real model is tested beside it.
+ * grad_norm, next.*). It is not built with src/graph's compiler, so the runtime's plumbing (residency,
+ * read-back, resume, placement) is tested even while the compiler changes; the real model is tested
+ * beside it. Its batches are the synthetic bigram language (src/data/synthetic.ts).
  *
  * A seed- and step-dependent input-dropout mask (an int32 hash, like src/graph's dropout) makes the
  * exact-resume test meaningful: a runtime that fed the wrong step or seed would diverge.
  */
+import { Rng } from '../../src/random';
 import { encodeModel, type ValueSpec } from '../../src/runtime/onnx-util';
 
 type Node = { opType: string; name: string; input: string[]; output: string[]; attribute?: object[] };
@@ -118,51 +120,12 @@ export function bigramTrainStep(spec: BigramSpec): Uint8Array {
   return encodeModel('bigram_train_step', nodes, inputs, outputs, inits);
 }
 
-/** Deterministic initial weights (small normal-ish values from a seeded LCG). */
+/** Deterministic initial weights (small normal values from the seeded generator). */
 export function bigramWeights(spec: BigramSpec, seed = 1): Map<string, Float32Array> {
-  const rnd = lcg(seed);
-  const w = (n: number, std: number) => Float32Array.from({ length: n }, () => (rnd() + rnd() + rnd() - 1.5) * 2 * std);
+  const rng = Rng.fromSeed(seed);
+  const w = (n: number, std: number) => Float32Array.from({ length: n }, () => rng.normal() * std);
   return new Map([
     ['E', w(spec.vocab * spec.dim, 0.5)],
     ['W', w(spec.dim * spec.vocab, 0.5)],
   ]);
-}
-
-/**
- * Batches from a fixed random bigram "language": each token is followed by `successor(token)` with
- * probability `keep`, else by a uniform token, so a model can learn it and the loss must fall. A pure
- * function of the step (`stream` picks an independent stream of batches).
- */
-export function bigramBatches(
-  spec: Pick<BigramSpec, 'vocab' | 'batch' | 'seq'>,
-  seed = 7,
-  o: { keep?: number; successor?: (token: number) => number; stream?: number } = {},
-) {
-  const { vocab: V, batch: B, seq: S } = spec;
-  const keep = o.keep ?? 0.8;
-  const succ = Array.from({ length: V }, (_, i) => (o.successor ? o.successor(i) : (i * 7 + 3) % V));
-  const base = o.stream ?? seed * 100_003;
-  return (step: number) => {
-    const rnd = lcg(base + step);
-    const ids = new Int32Array(B * S);
-    const labels = new Int32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      let tok = Math.floor(rnd() * V);
-      for (let s = 0; s < S; s++) {
-        const next = rnd() < keep ? succ[tok] : Math.floor(rnd() * V);
-        ids[b * S + s] = tok;
-        labels[b * S + s] = next;
-        tok = next;
-      }
-    }
-    return { input_ids: ids, labels, batch: B, seq: S };
-  };
-}
-
-export function lcg(seed: number): () => number {
-  let s = (seed >>> 0) || 1;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
 }

@@ -8,7 +8,7 @@ import { toOnnx } from '../../src/graph';
 import { modelDims } from '../../src/model/config';
 import { buildModelGraphs } from '../../src/model/graphs';
 import { initWeights } from '../../src/model/init';
-import { bigramBatches } from './runtime-fixture';
+import { bigramBatches } from '../../src/data/synthetic';
 
 export interface TinyModel {
   spec: Spec;
@@ -56,7 +56,7 @@ export function tinyModel(o: TinyOptions = {}): TinyModel {
   const B = spec.train.batch;
   const S = spec.data.seq_len;
   // A learnable "language": each token is mostly followed by a fixed successor.
-  const batches = bigramBatches({ vocab: V, batch: B, seq: S }, 0, { keep: 0.85, successor: (i) => (i * 5 + 1) % V, stream: 9_000_011 });
+  const batches = bigramBatches({ vocab: V, batch: B, seq: S, keep: 0.85, successor: (i) => (i * 5 + 1) % V, seed: 9_000_011 });
   return {
     spec,
     trainStep: toOnnx(graphs.trainStep.graph),
