@@ -68,6 +68,7 @@ export * from './ops';
 export * from './autodiff';
 export * from './dropout';
 export * from './optim';
+export * from './step-names';
 export * from './step';
 export * from './onnx';
 export * from './ort';

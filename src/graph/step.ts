@@ -2,21 +2,13 @@
  * Whole-step graphs from one model-building callback: a training step (forward, backward, clipping,
  * AdamW in one ONNX graph, since onnxruntime-node has no training API), an eval graph and a forward
  * graph. The callback is written once and sees a `StepContext` telling it which graph it builds.
- *
- * State naming convention (the runtime feeds outputs back as inputs):
- *   inputs  `<param>`, `adam_m.<param>`, `adam_v.<param>`, `step` (int32 []), `lr` (float []), `seed` (int32 [])
- *   outputs `loss`, metrics, `grad_norm`, and `next.<X>` for every state input `<X>`.
+ * The graphs' input and output names follow the contract with the runtime in step-names.ts.
  */
 import { dropout } from './dropout';
 import { type DType, type Dim, type FloatDType, Graph, GraphError, type ParamInfo, type Tensor } from './ir';
 import { grad } from './autodiff';
 import { type AdamWConfig, adamwScalars, adamwUpdate, clipCoef, globalNorm, sumOfSquares } from './optim';
-
-export const NEXT_PREFIX = 'next.';
-export const ADAM_M_PREFIX = 'adam_m.';
-export const ADAM_V_PREFIX = 'adam_v.';
-/** The output that replaces state input `name` after a step. */
-export const nextName = (name: string): string => NEXT_PREFIX + name;
+import { ADAM_M_PREFIX, ADAM_V_PREFIX, SCALAR_INPUTS, type ScalarInput, nextName } from './step-names';
 
 export type StepMode = 'train' | 'eval' | 'forward';
 
@@ -85,7 +77,7 @@ export interface TrainStep extends StepGraph {
   controls: TensorSig[];
 }
 
-const RESERVED = new Set(['loss', 'grad_norm', 'update_ratio', 'step', 'lr', 'seed']);
+const RESERVED = new Set<string>(['loss', 'grad_norm', 'update_ratio', ...SCALAR_INPUTS]);
 
 function sig(t: Tensor): TensorSig {
   return { name: t.name, dtype: t.dtype, shape: [...t.shape] };
@@ -115,7 +107,7 @@ function batchOf(g: Graph, exclude: Set<Tensor>): TensorSig[] {
 
 /**
  * The training-step graph: loss and metrics, gradients of the loss for every parameter, global norm
- * (`grad_norm`, before clipping), optional clipping, and AdamW. See the module doc for the names.
+ * (`grad_norm`, before clipping), optional clipping, and AdamW. Names as in step-names.ts.
  */
 export function buildTrainStep(
   opts: StepGraphOptions & {
@@ -125,9 +117,10 @@ export function buildTrainStep(
   },
 ): TrainStep {
   const g = new Graph(opts.name ?? 'train_step', { dtype: opts.dtype });
-  const step = g.input('step', 'int32', [], { doc: '1-based number of this update (AdamW t; dropout)' });
-  const lr = g.input('lr', g.dtype, [], { doc: 'learning rate of this step' });
-  const seed = g.input('seed', 'int32', [], { doc: 'run seed (dropout masks)' });
+  const scalar = (name: ScalarInput, dtype: DType, doc: string) => g.input(name, dtype, [], { doc });
+  const step = scalar('step', 'int32', '1-based number of this update (AdamW t; dropout)');
+  const lr = scalar('lr', g.dtype, 'learning rate of this step');
+  const seed = scalar('seed', 'int32', 'run seed (dropout masks)');
   const ctx: StepContext = {
     mode: 'train',
     seed,

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OPSET, numel, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
+import { ADAM_M_PREFIX, ADAM_V_PREFIX, NEXT_PREFIX, OPSET, numel, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
 import type { Spec } from '../../dsl/schema';
 import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
@@ -86,10 +86,11 @@ export function compileGraphs(spec: Spec, docString: string): CompiledGraphs {
     graphs,
     params: ts.params.map((p) => ({ name: p.name, shape: p.shape, dtype: p.dtype, decay: p.decay, group: groups.get(p.name)! })),
     state: {
+      // The naming contract of src/graph/step-names.ts, spelled out for readers of the manifest.
       convention: [
         'parameters are inputs under their HF names in all three graphs',
-        'train_step inputs: batch (input_ids, labels), every <param>, adam_m.<param>, adam_v.<param> (zeros before step 1), step (int32, 1-based), lr, seed (int32)',
-        'train_step outputs: loss, the metrics, grad_norm, update_ratio, and next.<X> for every state input <X>: feed next.<X> back as <X> on the next step',
+        `train_step inputs: batch (input_ids, labels), every <param>, ${ADAM_M_PREFIX}<param>, ${ADAM_V_PREFIX}<param> (zeros before step 1), step (int32, 1-based), lr, seed (int32)`,
+        `train_step outputs: loss, the metrics, grad_norm, update_ratio, and ${NEXT_PREFIX}<X> for every state input <X>: feed ${NEXT_PREFIX}<X> back as <X> on the next step`,
         'eval: batch + params -> loss and metrics (dropout off); forward: input_ids + params -> logits',
       ],
       controls: ts.controls,

@@ -6,7 +6,7 @@ export { probeWebGpu, resolveDevice, WEBGPU_INSTALL_HINT, type Backend, type Dev
 export { formatPlacement, placementReport, type PlacementReport, type PlacedNode } from './placement';
 export { createSession, ReadBack, type CreateSessionOptions } from './session';
 export { sessionOptions, defaultOptimizationLevel, type OptimizationLevel } from './session-options';
-export { stepSignature, NEXT_PREFIX, type StepSignature, type StatePair } from './signature';
+export { stepSignature, type StepSignature, type StatePair } from './signature';
 export { ResidentState } from './resident-state';
 export type { TokenBatch } from '../data/batch';
 export { lrSchedule, type LrSchedule } from './schedule';

@@ -1,15 +1,11 @@
 /**
- * What a step graph expects and returns, read from the session itself (names, dtypes, shapes), using
- * the state naming convention of src/graph/index.ts: output `next.X` is fed back as input `X` on the
- * next step. Nothing else about names is assumed, so a graph with extra state (or without AdamW
- * moments) runs unchanged.
+ * What a step graph expects and returns, read from the session itself (names, dtypes, shapes), by the
+ * naming contract of src/graph/step-names.ts: output `next.X` is fed back as input `X` on the next
+ * step; `step`, `lr` and `seed` are fed every step. Nothing else about names is assumed, so a graph
+ * with extra state (or without AdamW moments) runs unchanged.
  */
 import type { InferenceSession } from 'onnxruntime-node';
-
-export const NEXT_PREFIX = 'next.';
-/** Scalar inputs the runtime feeds every step: update number (1-based, Adam's t), learning rate, run seed. */
-export const SCALAR_INPUTS = ['step', 'lr', 'seed'] as const;
-export type ScalarInput = (typeof SCALAR_INPUTS)[number];
+import { fedInput, isScalarInput, type ScalarInput } from '../graph/step-names';
 
 export interface ValueInfo {
   name: string;
@@ -54,7 +50,8 @@ export function stepSignature(session: InferenceSession): StepSignature {
   const state: StatePair[] = [];
   const report: string[] = [];
   for (const o of outputs) {
-    const fed = o.name.startsWith(NEXT_PREFIX) ? byName.get(o.name.slice(NEXT_PREFIX.length)) : undefined;
+    const input = fedInput(o.name);
+    const fed = input === undefined ? undefined : byName.get(input);
     if (!fed) {
       report.push(o.name);
       continue;
@@ -69,7 +66,7 @@ export function stepSignature(session: InferenceSession): StepSignature {
   const scalars: StepSignature['scalars'] = {};
   const batch: ValueInfo[] = [];
   for (const i of inputs) {
-    if ((SCALAR_INPUTS as readonly string[]).includes(i.name)) scalars[i.name as ScalarInput] = i.dtype;
+    if (isScalarInput(i.name)) scalars[i.name] = i.dtype;
     else if (!stateInputs.has(i.name)) batch.push(i);
   }
   return { batch, state, scalars, report, inputs };

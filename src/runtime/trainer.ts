@@ -19,7 +19,8 @@ import { ResidentState } from './resident-state';
 import type { LrSchedule } from './schedule';
 import { onnxValueNames } from './onnx-util';
 import { createSession, ort } from './session';
-import { NEXT_PREFIX, stepSignature, type StepSignature, type ValueInfo } from './signature';
+import { fedInput } from '../graph/step-names';
+import { stepSignature, type StepSignature, type ValueInfo } from './signature';
 
 /** Gives the batch for a 1-based step; must be a pure function of the step for exact resumes. */
 export type BatchProvider = (step: number) => TokenBatch | Promise<TokenBatch>;
@@ -237,7 +238,10 @@ export class Trainer {
 function stateOutputNames(bytes: Uint8Array): string[] {
   const { inputs, outputs } = onnxValueNames(bytes);
   const ins = new Set(inputs);
-  return outputs.filter((o) => o.startsWith(NEXT_PREFIX) && ins.has(o.slice(NEXT_PREFIX.length)));
+  return outputs.filter((o) => {
+    const input = fedInput(o);
+    return input !== undefined && ins.has(input);
+  });
 }
 
 const rate = (tokens: number, ms: number) => (ms > 0 ? (tokens * 1000) / ms : 0);

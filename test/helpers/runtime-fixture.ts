@@ -1,8 +1,8 @@
 /**
  * A hand-built train-step graph for the runtime's own tests: a bigram language model
  * (logits = E[ids] @ W) with its gradient written out by hand, global-norm clipping and AdamW, under
- * src/graph's state naming convention (inputs p, adam_m.p, adam_v.p, step, lr, seed; outputs loss,
- * grad_norm, next.*). It is not built with src/graph's compiler, so the runtime's plumbing (residency,
+ * the naming contract of src/graph/step-names.ts (state E, W and their AdamW moments, fed back from
+ * next.*; step, lr, seed). It is not built with src/graph's compiler, so the runtime's plumbing (residency,
  * read-back, resume, placement) is tested even while the compiler changes; the real model is tested
  * beside it. Its batches are the synthetic bigram language (src/data/synthetic.ts).
  *
