@@ -1,7 +1,8 @@
 /** Dropout masks hashed from (seed, step, salt, index) in the graph: statistics and reproducibility. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, compileCpu, dropout, dropoutMaskReference, grad } from '../src/graph';
+import { Graph, dropout, dropoutMaskReference, grad } from '../src/graph';
+import { graphSession } from '../src/runtime/run';
 
 const N = 100_000;
 
@@ -15,7 +16,7 @@ function dropoutGraph(p: number, salt: number, n = N): Graph {
 }
 
 async function masks(p: number, salt: number, runs: [number, number][]): Promise<{ mask: Uint8Array; y: Float32Array }[]> {
-  const s = await compileCpu(dropoutGraph(p, salt));
+  const s = await graphSession(dropoutGraph(p, salt));
   const x = new Float32Array(N).fill(1);
   try {
     const out = [];
@@ -87,7 +88,7 @@ test('the gradient of dropout is the same mask, scaled', async () => {
   const x = g.input('x', 'float64', [4, 50]);
   const [gx] = grad(dropout(x, 0.3, { seed, step, salt: 1 }).sum(), [x]);
   g.output('gx', gx);
-  const s = await compileCpu(g);
+  const s = await graphSession(g);
   const out = (await s.run({ seed: 5, step: 6, x: new Float64Array(200).fill(0.5) })).gx as Float64Array;
   await s.release();
   const ref = dropoutMaskReference(200, 0.3, 5, 6, 1);
@@ -111,7 +112,7 @@ test('tensors beyond the int32 counter fold the leading index into the key (test
   const step = g.input('step', 'int32', []);
   const x = g.input('x', 'float32', shape);
   g.output('y', dropout(x, 0.1, { seed, step, salt: 5, counterLimit: 2001 }));
-  const s = await compileCpu(g);
+  const s = await graphSession(g);
   const y = (await s.run({ seed: 3, step: 4, x: new Float32Array(128_000).fill(1) })).y as Float32Array;
   await s.release();
   const mask = Uint8Array.from(y, (v) => (v !== 0 ? 1 : 0));

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { GRADCHECK_TOLERANCE, PRIMITIVES, gradcheckModel, gradcheckOps, tinyFeeds, tinyModel } from '../src/graph';
+import { PRIMITIVES, tinyFeeds, tinyModel } from '../src/graph';
+import { GRADCHECK_TOLERANCE, gradcheckModel, gradcheckOps } from '../src/runtime/gradcheck';
 
 test('every differentiable primitive passes gradcheck (max relative error <= 1e-6)', async () => {
   const reports = await gradcheckOps();

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { Graph, GraphError, concat, crossEntropy, gather, grad, layerNorm, logsumexp, rmsNorm, runGraph, softmax, where, liveNodes } from '../src/graph';
+import { Graph, GraphError, concat, crossEntropy, gather, grad, layerNorm, logsumexp, rmsNorm, softmax, where, liveNodes } from '../src/graph';
+import { runGraph } from '../src/runtime/run';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
   assert.equal(a.length, b.length);

@@ -110,7 +110,7 @@ test('symbolic dims become dim_param; shapes-only graphs store no weights', () =
 });
 
 test('outputs that alias inputs, parameters or each other get Identity nodes and run', async () => {
-  const { runGraph } = await import('../src/graph');
+  const { runGraph } = await import('../src/runtime/run');
   const g = new Graph('alias');
   const x = g.input('x', 'float32', [2]);
   const w = g.param('w', [2], { value: Float32Array.from([5, 6]) });

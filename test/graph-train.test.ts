@@ -1,7 +1,8 @@
 /** Training by repeatedly running the train-step graph on ORT CPU and feeding `next.*` back. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type BuildFn, TINY, type TrainStep, buildEval, buildTrainStep, compileCpu, tinyFeeds, tinyModel } from '../src/graph';
+import { type BuildFn, TINY, type TrainStep, buildEval, buildTrainStep, tinyFeeds, tinyModel } from '../src/graph';
+import { graphSession } from '../src/runtime/run';
 
 const build: BuildFn = (g, ctx) => ({ loss: tinyModel(g, TINY, ctx.dropout).loss });
 const optimizer = { betas: [0.9, 0.95] as [number, number], eps: 1e-8, weight_decay: 0.01, grad_clip: 1 };
@@ -14,7 +15,7 @@ function initialState(ts: TrainStep): State {
 }
 
 async function train(ts: TrainStep, state: State, from: number, to: number): Promise<{ state: State; losses: number[] }> {
-  const session = await compileCpu(ts.graph);
+  const session = await graphSession(ts.graph);
   const losses: number[] = [];
   try {
     for (let step = from; step <= to; step++) {
@@ -35,7 +36,7 @@ test('a tiny model trained 50 steps (with dropout) lowers its loss', async () =>
   assert.ok(losses[49] < 0.5 * losses[0], `loss ${losses[0]} -> ${losses[49]}`);
   // the eval graph (no dropout) agrees that the trained parameters are better
   const ev = buildEval({ build });
-  const s = await compileCpu(ev.graph);
+  const s = await graphSession(ev.graph);
   const params = Object.fromEntries(ev.params.map((p) => [p.name, state[p.name]]));
   const init = Object.fromEntries(ev.graph.params.map((p) => [p.name, p.attrs.value as Float32Array]));
   const before = ((await s.run({ ...tinyFeeds(), ...init })).loss as Float32Array)[0];

@@ -93,7 +93,7 @@ for (const cfg of configs) {
 }
 
 test('train step vs torch.optim.AdamW + clip_grad_norm_ (3 steps, clipping active, decay flags)', { skip: torch.ok ? false : torch.why }, async () => {
-  const { compileCpu } = await import('../src/graph');
+  const { graphSession } = await import('../src/runtime/run');
   const { buildModelGraphs } = await import('../src/model/graphs');
   const spec = tinySpec({ qk_norm: true, order: 'swin' }, 8, 2);
   spec.optimizer = { ...spec.optimizer, lr: 1e-2, weight_decay: 0.1, grad_clip: 0.5, decay: 'matrices' };
@@ -129,7 +129,7 @@ test('train step vs torch.optim.AdamW + clip_grad_norm_ (3 steps, clipping activ
   const ref = readSafetensors(refOut, 'float64');
 
   const b = parseBatch(batchJson, m.vocab, m.maxSeqLen);
-  const session = await compileCpu(trainStep.graph);
+  const session = await graphSession(trainStep.graph);
   const state: Record<string, Float32Array> = {};
   for (const s of trainStep.state) state[s.input] = s.init === 'param' ? weights.get(s.param)! : new Float32Array(s.shape.reduce((x, y) => x * y, 1));
   const errs: Record<string, number> = {};

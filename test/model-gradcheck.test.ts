@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { gradcheckModel, GRADCHECK_TOLERANCE } from '../src/graph';
+import { gradcheckModel, GRADCHECK_TOLERANCE } from '../src/runtime/gradcheck';
 import { modelDims } from '../src/model/config';
 import { buildChameleon } from '../src/model/chameleon';
 import { initWeights } from '../src/model/init';

@@ -71,5 +71,4 @@ export * from './optim';
 export * from './step-names';
 export * from './step';
 export * from './onnx';
-export * from './ort';
-export * from './gradcheck';
+export * from './tiny';

@@ -14,6 +14,8 @@ import { modelDims } from './config';
 import { buildGradGraph } from './graphs';
 import { IGNORE_INDEX } from './chameleon';
 import { paramTable } from './params';
+import { resolveDevice } from '../runtime/device';
+import { runGraph } from '../runtime/run';
 import { writeSafetensors, type NamedTensor } from './safetensors';
 import type { Weights } from './weights';
 
@@ -91,49 +93,22 @@ export interface GradResult {
 }
 
 /**
- * Runs the loss-and-gradients graph (float32). `cpu` uses onnxruntime's CPU provider; `gpu` the
- * WebGPU provider through src/runtime (a clear error when no adapter exists), with every output
- * placed on the CPU, so nothing is read from a gpu-buffer tensor.
+ * Runs the loss-and-gradients graph (float32) once, through the runtime's `runGraph`: on
+ * onnxruntime's CPU provider, or (`gpu`) on its WebGPU provider with every output placed on the CPU.
  */
 export async function computeGrads(spec: Spec, weights: Weights, batch: TokenBatch, device: 'cpu' | 'gpu' = 'cpu'): Promise<GradResult> {
   const gg = buildGradGraph(spec, batch.batch, batch.seq);
   const feeds: Record<string, Float32Array | Int32Array> = { input_ids: batch.input_ids, labels: batch.labels };
   for (const p of gg.params) feeds[p.name] = weights.get(p.name)!;
-  let out: Record<string, ArrayLike<number>>;
-  if (device === 'cpu') {
-    const { runGraph } = await import('../graph');
-    out = (await runGraph(gg.graph, feeds)) as Record<string, ArrayLike<number>>;
-  } else {
-    out = await runOnWebGpu(gg, feeds);
-  }
+  // 'gpu' without a WebGPU adapter is a one-line UserError that says what to install.
+  const backend = device === 'cpu' ? 'cpu' : await resolveDevice('gpu');
+  const out = (await runGraph(gg.graph, feeds, { device: backend })) as Record<string, Float32Array>;
   const grads = new Map<string, Float32Array>();
   gg.params.forEach((p, i) => grads.set(p.name, Float32Array.from(out[gg.gradOutputs[i]])));
   const metrics: Record<string, number> = {};
   for (const o of gg.graph.outputs)
     if (o.name !== 'logits' && o.name !== 'loss' && !o.name.startsWith('grad.')) metrics[o.name] = Number(out[o.name][0]);
   return { loss: Number(out.loss[0]), logits: Float32Array.from(out.logits), grads, metrics, batch: batch.batch, seq: batch.seq };
-}
-
-async function runOnWebGpu(gg: ReturnType<typeof buildGradGraph>, feeds: Record<string, Float32Array | Int32Array>): Promise<Record<string, ArrayLike<number>>> {
-  const { toOnnx } = await import('../graph');
-  const { resolveDevice } = await import('../runtime/device');
-  const { createSession, ort } = await import('../runtime/session');
-  const backend = await resolveDevice('gpu');
-  const session = await createSession(toOnnx(gg.graph), backend);
-  try {
-    const O = ort();
-    const ortFeeds: Record<string, InstanceType<typeof O.Tensor>> = {};
-    for (const t of gg.graph.graphInputs()) {
-      const data = feeds[t.name];
-      ortFeeds[t.name] = new O.Tensor(t.dtype === 'int32' ? 'int32' : 'float32', data, t.shape as number[]);
-    }
-    const res = await session.run(ortFeeds);
-    const out: Record<string, ArrayLike<number>> = {};
-    for (const o of gg.graph.outputs) out[o.name] = res[o.name].data as Float32Array;
-    return out;
-  } finally {
-    await session.release();
-  }
 }
 
 /** Writes `loss` (F32 scalar), `logits` [batch, seq, vocab] and each gradient under its parameter's name. */

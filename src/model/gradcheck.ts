@@ -5,7 +5,7 @@
  * an ignored label), in both norm orders.
  */
 import { ModelSchema, type SpecInput } from '../../dsl/schema';
-import { gradcheckModel } from '../graph';
+import { gradcheckModel } from '../runtime/gradcheck';
 import { buildChameleon } from './chameleon';
 import { modelDims } from './config';
 import { initWeights } from './init';

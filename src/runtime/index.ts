@@ -5,6 +5,8 @@
 export { probeWebGpu, resolveDevice, WEBGPU_INSTALL_HINT, type Backend, type DeviceRequest, type WebGpuProbe } from './device';
 export { formatPlacement, placementReport, type PlacementReport, type PlacedNode } from './placement';
 export { createSession, ReadBack, type CreateSessionOptions } from './session';
+export { graphSession, runGraph, type Feed, type Fetched, type GraphSession, type RunGraphOptions } from './run';
+export { gradcheckOps, gradcheckModel, gradcheckCase, CaseDraws, GRADCHECK_TOLERANCE, type OpReport, type CaseResult, type ModelCheckResult } from './gradcheck';
 export { sessionOptions, defaultOptimizationLevel, type OptimizationLevel } from './session-options';
 export { stepSignature, type StepSignature, type StatePair } from './signature';
 export { ResidentState } from './resident-state';

@@ -1,6 +1,8 @@
 /**
- * Gradient checks: every VJP rule against finite differences, in float64, by running the compiled
- * gradient graph on onnxruntime's CPU provider (every primitive here has a double kernel there).
+ * Gradient checks: every VJP rule of the graph compiler's primitive table against finite differences,
+ * in float64, by running the compiled gradient graph on onnxruntime's CPU provider (every primitive
+ * has a double kernel there) through `graphSession` (run.ts). They live in the runtime because they
+ * run graphs; the rules and their cases live with the primitives (src/graph/primitives.ts).
  *
  * Per op: each case from the primitive table builds y = f(inputs) on random inputs (random shapes,
  * broadcasting included), takes L = sum(y * r) for a fixed random r, and compares the gradient graph's
@@ -11,34 +13,30 @@
  * Relative error of an element: |analytic - numeric| / max(|analytic|, |numeric|, 1e-3); the floor
  * keeps exact zeros (masked entries) from dividing by rounding noise.
  */
-import { grad } from './autodiff';
-import { type CaseInput, type CaseRng, type Dim, type GradCase, Graph, GraphError, PRIMITIVES, type Tensor, type TypedArray } from './ir';
-import { crossEntropy, gather, layerNorm, rmsNorm, silu, softmax } from './ops';
-import { type Feed, compileCpu } from './ort';
+// From the graph compiler's index: importing it registers every primitive (primitives.ts).
+import { type CaseInput, type CaseRng, type GradCase, Graph, GraphError, PRIMITIVES, type Tensor, type TypedArray, grad, isStatic, numel } from '../graph';
+import { Rng } from '../random';
+import { type Feed, graphSession } from './run';
 
 export const GRADCHECK_TOLERANCE = 1e-6;
 const H = 1e-3;
 const FLOOR = 1e-3;
 
-/** A small, seedable PRNG (mulberry32) so a failing case reproduces from its seed. */
-export class Rng implements CaseRng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
+/**
+ * The draws of gradient checks: the one seeded generator (src/random.ts) with the helpers that case
+ * generators use, so a failing case reproduces from its seed.
+ */
+export class CaseDraws implements CaseRng {
+  constructor(readonly rng: Rng) {}
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.rng.next();
   }
   normal(): number {
-    const u = 1 - this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+    return this.rng.normal();
   }
   int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
+    return lo + this.rng.int(hi - lo + 1);
   }
   shape(rank: number, maxDim = 4): number[] {
     return Array.from({ length: rank }, () => this.int(1, maxDim));
@@ -52,8 +50,8 @@ export class Rng implements CaseRng {
   }
 }
 
-function sample(r: Rng, spec: CaseInput): TypedArray {
-  const n = spec.shape.reduce((a, b) => a * b, 1);
+function sample(r: CaseDraws, spec: CaseInput): TypedArray {
+  const n = numel(spec.shape);
   switch (spec.kind ?? 'normal') {
     case 'int':
       return Int32Array.from({ length: n }, () => r.int(0, (spec.max ?? 2) - 1));
@@ -92,7 +90,7 @@ export interface CaseResult {
 }
 
 /** Checks one case of one primitive; returns the max relative error over all float inputs. */
-export async function gradcheckCase(op: string, c: GradCase, r: Rng): Promise<CaseResult> {
+export async function gradcheckCase(op: string, c: GradCase, r: CaseDraws): Promise<CaseResult> {
   const g = new Graph(`gradcheck_${op}`, { dtype: 'float64' });
   const feeds: Record<string, TypedArray> = {};
   const xs: Tensor[] = c.inputs.map((spec, i) => {
@@ -102,9 +100,8 @@ export async function gradcheckCase(op: string, c: GradCase, r: Rng): Promise<Ca
     return g.input(`x${i}`, dtype, spec.shape);
   });
   const y = c.f(...xs);
-  if (!y.shape.every((d) => typeof d === 'number')) throw new GraphError(`gradcheck ${op}: case ${c.name} has symbolic dims`);
-  const n = (y.shape as number[]).reduce((a, b) => a * b, 1);
-  const w = g.constant(Float64Array.from({ length: n }, () => r.normal()), y.shape as number[], 'float64');
+  if (!isStatic(y.shape)) throw new GraphError(`gradcheck ${op}: case ${c.name} has symbolic dims`);
+  const w = g.constant(Float64Array.from({ length: numel(y.shape) }, () => r.normal()), y.shape, 'float64');
   const loss = y.mul(w).sum();
   const floats = xs.filter((x) => x.dtype === 'float64');
   const grads = grad(loss, floats);
@@ -113,7 +110,7 @@ export async function gradcheckCase(op: string, c: GradCase, r: Rng): Promise<Ca
   // both emissions: the portable one (default) and the CPU-specialized one, where they differ
   let worst = 0;
   for (const target of ['any', 'cpu'] as const) {
-    const session = await compileCpu(g, { target });
+    const session = await graphSession(g, { target });
     try {
       const base = await session.run(feeds);
       for (const x of floats) {
@@ -155,7 +152,7 @@ export async function gradcheckOps(opts: { seed?: number; only?: string[] } = {}
   if (opts.only) for (const k of opts.only) if (!PRIMITIVES[k]) throw new GraphError(`gradcheck: unknown op '${k}'`);
   for (const op of names) {
     const prim = PRIMITIVES[op];
-    const r = new Rng((opts.seed ?? 1) * 7919 + hashString(op));
+    const r = new CaseDraws(Rng.from('gradcheck', opts.seed ?? 1, op));
     if (!prim.cases) {
       reports.push({ op, max_rel_err: Infinity, cases: 0, worst_case: '', error: 'no gradcheck cases (add `cases` to its table entry)' });
       continue;
@@ -169,12 +166,6 @@ export async function gradcheckOps(opts: { seed?: number; only?: string[] } = {}
     reports.push({ op, max_rel_err: worst.max_rel_err, cases: cases.length, worst_case: worst.case });
   }
   return reports;
-}
-
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
 
 export interface ModelCheckResult {
@@ -197,7 +188,7 @@ export async function gradcheckModel(
   build: (g: Graph) => Tensor,
   opts: { seed?: number; feeds?: Record<string, Feed> } = {},
 ): Promise<ModelCheckResult> {
-  const r = new Rng(opts.seed ?? 2);
+  const r = Rng.from('gradcheck-model', opts.seed ?? 2);
   const g = new Graph('gradcheck_model', { dtype: 'float64' });
   const loss = build(g);
   if (loss.rank !== 0) throw new GraphError(`gradcheckModel: the loss must be a scalar, got shape [${loss.shape}]`);
@@ -210,12 +201,10 @@ export async function gradcheckModel(
   const feeds: Record<string, Feed> = {};
   for (const t of g.graphInputs()) {
     if (t.op === 'Param') {
-      const n = (t.shape as number[]).reduce((a, b) => a * b, 1);
       const v = t.attrs.value as Float32Array | Float64Array | undefined;
-      feeds[t.name] = v ? Float64Array.from(v) : Float64Array.from({ length: n }, () => 0.5 * r.normal());
+      feeds[t.name] = v ? Float64Array.from(v) : Float64Array.from({ length: numel(t.shape as number[]) }, () => 0.5 * r.normal());
     } else if (opts.feeds?.[t.name] !== undefined) feeds[t.name] = opts.feeds[t.name];
-    else if (t.dtype === 'float64' && t.shape.every((d: Dim) => typeof d === 'number'))
-      feeds[t.name] = Float64Array.from({ length: (t.shape as number[]).reduce((a, b) => a * b, 1) }, () => r.normal());
+    else if (t.dtype === 'float64' && isStatic(t.shape)) feeds[t.name] = Float64Array.from({ length: numel(t.shape) }, () => r.normal());
     else throw new GraphError(`gradcheckModel: input '${t.name}' (${t.dtype}) needs a feed`);
   }
   // a random direction of unit length over all parameters
@@ -223,7 +212,7 @@ export async function gradcheckModel(
   const norm = Math.sqrt(dirs.reduce((s, d) => s + d.reduce((a, b) => a + b * b, 0), 0));
   for (const d of dirs) for (let i = 0; i < d.length; i++) d[i] /= norm;
 
-  const session = await compileCpu(g);
+  const session = await graphSession(g);
   try {
     const base = await session.run(feeds);
     let analytic = 0;
@@ -245,75 +234,4 @@ export async function gradcheckModel(
   } finally {
     await session.release();
   }
-}
-
-/** Sizes of the tiny reference model. */
-export interface TinyConfig {
-  vocab: number;
-  dim: number;
-  heads: number;
-  hidden: number;
-  batch: number;
-  seq: number;
-}
-
-export const TINY: TinyConfig = { vocab: 11, dim: 8, heads: 2, hidden: 16, batch: 2, seq: 5 };
-
-/**
- * A tiny decoder block on the primitives: embedding -> causal softmax attention -> residual ->
- * LayerNorm -> SiLU MLP -> residual -> RMSNorm -> logits -> cross-entropy. Inputs `input_ids` and
- * `targets` (int32 [batch, seq]). `drop` (train graphs) inserts dropout after attention and MLP.
- */
-export function tinyModel(
-  g: Graph,
-  c: TinyConfig = TINY,
-  drop?: (x: Tensor, p: number, salt: number) => Tensor,
-): { loss: Tensor; logits: Tensor; ids: Tensor; targets: Tensor } {
-  const { vocab: V, dim: D, heads: Hn, hidden: F, batch: B, seq: T } = c;
-  const Dh = D / Hn;
-  const init = (shape: number[], scale: number, seed: number): Float64Array => {
-    const r = new Rng(seed);
-    return Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * r.normal());
-  };
-  const cast = (a: Float64Array) => (g.dtype === 'float32' ? Float32Array.from(a) : a);
-  const P = (name: string, shape: number[], scale: number, seed: number, decay = true) =>
-    g.param(name, shape, { value: cast(init(shape, scale, seed)), decay });
-  const ones = (name: string, n: number) => g.param(name, [n], { value: cast(new Float64Array(n).fill(1)), decay: false });
-
-  const ids = g.input('input_ids', 'int32', [B, T]);
-  const targets = g.input('targets', 'int32', [B, T]);
-  const E = P('embed.weight', [V, D], 0.5, 1, false);
-  let x = gather(E, ids); // [B,T,D]
-  x = g.scope('attn', () => {
-    const Wq = P('attn.wq', [D, D], 1 / Math.sqrt(D), 2);
-    const Wk = P('attn.wk', [D, D], 1 / Math.sqrt(D), 3);
-    const Wv = P('attn.wv', [D, D], 1 / Math.sqrt(D), 4);
-    const Wo = P('attn.wo', [D, D], 1 / Math.sqrt(D), 5);
-    const heads = (t: Tensor) => t.reshape([B, T, Hn, Dh]).transpose([0, 2, 1, 3]); // [B,H,T,Dh]
-    const q = heads(x.matmul(Wq));
-    const k = heads(x.matmul(Wk));
-    const v = heads(x.matmul(Wv));
-    const causal = new Float64Array(T * T).map((_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0));
-    const s = q.matmul(k.mT).mul(1 / Math.sqrt(Dh)).add(g.constant(causal, [T, T], g.dtype));
-    const o = softmax(s, -1).matmul(v).transpose([0, 2, 1, 3]).reshape([B, T, D]).matmul(Wo);
-    return x.add(drop ? drop(o, 0.1, 1) : o);
-  });
-  x = layerNorm(x, ones('ln.weight', D), P('ln.bias', [D], 0.1, 6, false), 1e-5);
-  x = g.scope('mlp', () => {
-    const h = silu(x.matmul(P('mlp.w1', [D, F], 1 / Math.sqrt(D), 7))).matmul(P('mlp.w2', [F, D], 1 / Math.sqrt(F), 8));
-    return x.add(drop ? drop(h, 0.1, 2) : h);
-  });
-  x = rmsNorm(x, ones('norm.weight', D), 1e-5);
-  const logits = x.matmul(P('lm_head.weight', [D, V], 1 / Math.sqrt(D), 9));
-  return { loss: crossEntropy(logits, targets), logits, ids, targets };
-}
-
-/** Deterministic token feeds for the tiny model. */
-export function tinyFeeds(c: TinyConfig = TINY, seed = 3): { input_ids: Int32Array; targets: Int32Array } {
-  const r = new Rng(seed);
-  const n = c.batch * c.seq;
-  return {
-    input_ids: Int32Array.from({ length: n }, () => r.int(0, c.vocab - 1)),
-    targets: Int32Array.from({ length: n }, () => r.int(0, c.vocab - 1)),
-  };
 }
