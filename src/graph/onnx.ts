@@ -117,177 +117,221 @@ export function liveNodes(graph: Graph): Tensor[] {
   return graph.nodes.filter((t) => live.has(t));
 }
 
-/** Builds the ModelProto of `graph` (use `toOnnx` for bytes). */
-export function toModelProto(graph: Graph, opts: OnnxOptions = {}): onnx.IModelProto {
-  if (graph.outputs.length === 0) throw new GraphError(`graph '${graph.name}' has no outputs`);
-  const embed = opts.params === 'initializers';
-  const nodes = liveNodes(graph);
-  const nodeProtos: onnx.INodeProto[] = [];
-  const initializers: onnx.ITensorProto[] = [];
-  const initNames = new Set<string>();
-  // every initializer name must be unique (ORT silently keeps the last duplicate)
-  const addInit = (t: onnx.ITensorProto) => {
-    if (initNames.has(t.name!)) throw new GraphError(`initializer name '${t.name}' is used twice (emitter bug)`);
-    initNames.add(t.name!);
-    initializers.push(t);
-  };
-  const names = new Map<Tensor, string>();
-  const taken = new Set<string>(graph.nodes.map((t) => t.name));
+/**
+ * How graph outputs are named. An output takes over the value name of the node that makes it, unless
+ * that value is a graph input or constant, or is already named by another output: then an Identity
+ * node copies it to the output's name.
+ */
+interface OutputNaming {
+  /** Value names that outputs took over. */
+  names: Map<Tensor, string>;
+  /** Outputs that need an Identity node. */
+  identities: { from: Tensor; to: string }[];
+  outNames: Set<string>;
+}
 
-  // graph outputs take over the value name of the node that makes them, unless that value is a graph
-  // input or constant, or already named by another output (then an Identity node is needed)
+function nameOutputs(graph: Graph): OutputNaming {
+  const names = new Map<Tensor, string>();
   const identities: { from: Tensor; to: string }[] = [];
   const outNames = new Set<string>();
+  const taken = new Set<string>(graph.nodes.map((t) => t.name));
   for (const { name, tensor } of graph.outputs) {
     if (outNames.has(name)) throw new GraphError(`output '${name}' is defined twice`);
     outNames.add(name);
     const isLeaf = tensor.op === 'Input' || tensor.op === 'Param' || tensor.op === 'Const';
-    if (taken.has(name))
-      throw new GraphError(`output name '${name}' is already the name of a value in graph '${graph.name}'`);
+    if (taken.has(name)) throw new GraphError(`output name '${name}' is already the name of a value in graph '${graph.name}'`);
     if (isLeaf || names.has(tensor)) identities.push({ from: tensor, to: name });
     else names.set(tensor, name);
     taken.add(name);
   }
+  return { names, identities, outNames };
+}
 
-  const constCache = new Map<string, string>();
-  let constCounter = 0;
-  const symCache = new Map<string, string>();
+/**
+ * The Emitter that primitives write through: it collects nodes and initializers in emission order,
+ * shares equal helper constants (named from a per-emission counter) and builds shape tensors,
+ * reading symbolic dims from the inputs that carry them.
+ */
+class OnnxEmitter implements Emitter {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly initializers: onnx.ITensorProto[] = [];
+  private readonly initNames = new Set<string>();
+  private readonly constCache = new Map<string, string>();
+  private constCounter = 0;
+  private readonly symCache = new Map<string, string>();
 
-  const e: Emitter = {
-    target: opts.target ?? 'any',
-    v: (t) => names.get(t) ?? t.name,
-    out: (t) => names.get(t) ?? t.name,
-    node: (opType, inputs, outputs, attrs, name) => {
-      nodeProtos.push({
-        name,
-        opType,
-        input: inputs,
-        output: outputs,
-        attribute: Object.keys(attrs)
-          .sort()
-          .map((k) => attrProto(k, attrs[k])),
-      });
-    },
-    i64: (values) => cachedConst('int64', values),
-    scalar: (value, dtype) => cachedConst(dtype, [value], true),
-    constant: (values, shape, dtype, name) => {
-      addInit(tensorProto(name, dtype, shape, values));
-      return name;
-    },
-    shape: (dims) => {
-      if (isStatic(dims)) return e.i64(dims);
-      const key = `shape:${dims.join(',')}`;
-      const hit = symCache.get(key);
-      if (hit) return hit;
-      // runs of static dims become constants; each symbolic dim is read from an input's shape
-      const parts: string[] = [];
-      let run: number[] = [];
-      for (const d of dims) {
-        if (typeof d === 'number') run.push(d);
-        else {
-          if (run.length) parts.push(e.i64(run));
-          run = [];
-          parts.push(symbolicDim(d));
-        }
+  constructor(
+    private readonly graph: Graph,
+    readonly target: OnnxTarget,
+    private readonly names: ReadonlyMap<Tensor, string>,
+  ) {}
+
+  v(t: Tensor): string {
+    return this.names.get(t) ?? t.name;
+  }
+
+  out(t: Tensor): string {
+    return this.names.get(t) ?? t.name;
+  }
+
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr>, name: string): void {
+    const attribute = Object.keys(attrs)
+      .sort()
+      .map((k) => attrProto(k, attrs[k]));
+    this.nodes.push({ name, opType, input: inputs, output: outputs, attribute });
+  }
+
+  /** Every initializer name must be unique (ORT silently keeps the last duplicate). */
+  addInitializer(t: onnx.ITensorProto): void {
+    if (this.initNames.has(t.name!)) throw new GraphError(`initializer name '${t.name}' is used twice (emitter bug)`);
+    this.initNames.add(t.name!);
+    this.initializers.push(t);
+  }
+
+  i64(values: readonly number[]): string {
+    return this.cachedConst('int64', values);
+  }
+
+  scalar(value: number, dtype: DType): string {
+    return this.cachedConst(dtype, [value], true);
+  }
+
+  constant(values: readonly number[], shape: readonly number[], dtype: DType, name: string): string {
+    this.addInitializer(tensorProto(name, dtype, shape, values));
+    return name;
+  }
+
+  shape(dims: Shape): string {
+    if (isStatic(dims)) return this.i64(dims);
+    const key = `shape:${dims.join(',')}`;
+    const hit = this.symCache.get(key);
+    if (hit) return hit;
+    // runs of static dims become constants; each symbolic dim is read from an input's shape
+    const parts: string[] = [];
+    let run: number[] = [];
+    for (const d of dims) {
+      if (typeof d === 'number') run.push(d);
+      else {
+        if (run.length) parts.push(this.i64(run));
+        run = [];
+        parts.push(this.symbolicDim(d));
       }
-      if (run.length) parts.push(e.i64(run));
-      if (parts.length === 1) {
-        symCache.set(key, parts[0]);
-        return parts[0];
-      }
-      const name = `shape/${dims.join('_').replace(/\*/g, 'x')}`;
-      e.node('Concat', parts, [name], { axis: { i: 0 } }, name);
-      symCache.set(key, name);
-      return name;
-    },
-  };
+    }
+    if (run.length) parts.push(this.i64(run));
+    if (parts.length === 1) {
+      this.symCache.set(key, parts[0]);
+      return parts[0];
+    }
+    const name = `shape/${dims.join('_').replace(/\*/g, 'x')}`;
+    this.node('Concat', parts, [name], { axis: { i: 0 } }, name);
+    this.symCache.set(key, name);
+    return name;
+  }
 
-  function cachedConst(dtype: DType, values: readonly number[], scalar = false): string {
+  private cachedConst(dtype: DType, values: readonly number[], scalar = false): string {
     const key = `${dtype}:${scalar ? 's' : 'v'}:${values.join(',')}`;
-    let name = constCache.get(key);
+    let name = this.constCache.get(key);
     if (!name) {
-      name = `const/${dtype === 'int64' && !scalar ? 'i64' : dtype}_${constCounter++}`;
-      addInit(tensorProto(name, dtype, scalar ? [] : [values.length], values));
-      constCache.set(key, name);
+      name = `const/${dtype === 'int64' && !scalar ? 'i64' : dtype}_${this.constCounter++}`;
+      this.addInitializer(tensorProto(name, dtype, scalar ? [] : [values.length], values));
+      this.constCache.set(key, name);
     }
     return name;
   }
 
   /** A 1-D int64 [1] tensor holding dim `d` (a product of symbols times a coefficient): `dim/...`. */
-  function symbolicDim(d: Dim): string {
+  private symbolicDim(d: Dim): string {
     const key = `dim:${d}`;
-    const hit = symCache.get(key);
+    const hit = this.symCache.get(key);
     if (hit) return hit;
     const { coef, syms } = dimFactors(d);
     let acc: string | null = null;
     const done: string[] = [];
     for (const s of syms) {
-      const src = graph.symbols.get(s);
-      if (!src) throw new GraphError(`symbolic dim '${s}' does not come from any input of graph '${graph.name}'`);
+      const src = this.graph.symbols.get(s);
+      if (!src) throw new GraphError(`symbolic dim '${s}' does not come from any input of graph '${this.graph.name}'`);
       const sk = `dim:${s}`;
-      let one = symCache.get(sk);
+      let one = this.symCache.get(sk);
       if (!one) {
         one = `dim/${s}`;
-        e.node('Shape', [e.v(src.input)], [one], { start: { i: src.axis }, end: { i: src.axis + 1 } }, one);
-        symCache.set(sk, one);
+        this.node('Shape', [this.v(src.input)], [one], { start: { i: src.axis }, end: { i: src.axis + 1 } }, one);
+        this.symCache.set(sk, one);
       }
       done.push(s);
       if (acc === null) acc = one;
       else {
         const m = `dim/${done.join('x')}`;
-        const cached = symCache.get(`dim:${done.join('*')}`);
+        const cached = this.symCache.get(`dim:${done.join('*')}`);
         if (cached) acc = cached;
         else {
-          e.node('Mul', [acc, one], [m], {}, m);
-          symCache.set(`dim:${done.join('*')}`, m);
+          this.node('Mul', [acc, one], [m], {}, m);
+          this.symCache.set(`dim:${done.join('*')}`, m);
           acc = m;
         }
       }
     }
     if (coef !== 1) {
       const m = `dim/${coef}x${done.join('x')}`;
-      e.node('Mul', [acc!, e.i64([coef])], [m], {}, m);
+      this.node('Mul', [acc!, this.i64([coef])], [m], {}, m);
       acc = m;
     }
-    symCache.set(key, acc!);
+    this.symCache.set(key, acc!);
     return acc!;
   }
+}
 
+/** The graph's declared inputs; with `embed`, parameters become initializers from their values instead. */
+function emitInputs(graph: Graph, e: OnnxEmitter, embed: boolean): onnx.IValueInfoProto[] {
   const inputs: onnx.IValueInfoProto[] = [];
   for (const t of graph.graphInputs()) {
     if (t.op === 'Param' && embed) {
       const value = t.attrs.value as Float32Array | Float64Array | undefined;
       if (!value) throw new GraphError(`param ${t.name} has no value to embed (build with values, or emit with params: 'inputs')`);
-      addInit(tensorProto(t.name, t.dtype, t.shape as number[], value));
+      e.addInitializer(tensorProto(t.name, t.dtype, t.shape as number[], value));
     } else {
       const doc = t.op === 'Param' ? `parameter${t.attrs.decay ? '' : ' (no weight decay)'}` : (t.attrs.doc as string | undefined);
       inputs.push(valueInfo(t.name, t.dtype, t.shape, doc));
     }
   }
+  return inputs;
+}
 
+/**
+ * Every node some output needs, in creation order: constants become initializers, primitives emit
+ * through their table entry. Returns the value_info of the intermediate values (unless off).
+ */
+function emitNodes(graph: Graph, e: OnnxEmitter, naming: OutputNaming, withValueInfo: boolean): onnx.IValueInfoProto[] {
   const infos: onnx.IValueInfoProto[] = [];
-  for (const t of nodes) {
+  for (const t of liveNodes(graph)) {
     if (t.op === 'Input' || t.op === 'Param') continue;
     if (t.op === 'Const') {
-      addInit(tensorProto(t.name, t.dtype, t.attrs.shape, t.attrs.value));
+      e.addInitializer(tensorProto(t.name, t.dtype, t.attrs.shape, t.attrs.value));
       continue;
     }
     PRIMITIVES[t.op].emit(e, t);
-    if (opts.valueInfo !== false && !outNames.has(e.v(t))) infos.push(valueInfo(e.v(t), t.dtype, t.shape));
+    if (withValueInfo && !naming.outNames.has(e.v(t))) infos.push(valueInfo(e.v(t), t.dtype, t.shape));
   }
-  for (const { from, to } of identities) e.node('Identity', [e.v(from)], [to], {}, `output/${to}`);
+  for (const { from, to } of naming.identities) e.node('Identity', [e.v(from)], [to], {}, `output/${to}`);
+  return infos;
+}
 
-  const outputs = graph.outputs.map(({ name, tensor }) => valueInfo(name, tensor.dtype, tensor.shape));
+/** Builds the ModelProto of `graph` (use `toOnnx` for bytes). */
+export function toModelProto(graph: Graph, opts: OnnxOptions = {}): onnx.IModelProto {
+  if (graph.outputs.length === 0) throw new GraphError(`graph '${graph.name}' has no outputs`);
+  const naming = nameOutputs(graph);
+  const e = new OnnxEmitter(graph, opts.target ?? 'any', naming.names);
+  const inputs = emitInputs(graph, e, opts.params === 'initializers');
+  const infos = emitNodes(graph, e, naming, opts.valueInfo !== false);
   return {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'chamlab',
     graph: {
       name: graph.name,
-      node: nodeProtos,
-      initializer: initializers,
+      node: e.nodes,
+      initializer: e.initializers,
       input: inputs,
-      output: outputs,
+      output: graph.outputs.map(({ name, tensor }) => valueInfo(name, tensor.dtype, tensor.shape)),
       valueInfo: infos,
       ...(opts.docString ? { docString: opts.docString } : {}),
     },
