@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJSON } from '../../dsl/canonical';
 import type { Spec } from '../../dsl/schema';
 import type { Batch } from './batch';
+export type { Batch } from './batch';
 import { DocEncoder } from './documents';
 import { createSources, type Source } from './sources';
 import { overallWeights, stageAt, stageSchedule, type StagePlan } from './stages';
