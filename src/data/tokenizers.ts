@@ -57,25 +57,59 @@ export interface Tokenizers {
 }
 
 export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayout, opts: TokenizerOptions): Tokenizers {
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const specials = Object.fromEntries(Object.entries(layout.specials).map(([r, s]) => [r, s.content])) as any;
-  const projectDir = opts.projectDir ?? opts.specDir;
+  const where: Where = { cacheDir: opts.cacheDir ?? defaultCacheDir(), specDir: opts.specDir, projectDir: opts.projectDir ?? opts.specDir };
+  const text = textTokenizer(spec, sources, layout, where, opts.onProgress);
+  const image = imageTokenizer(spec, sources, where, opts.onProgress);
+  return { bpe: text.bpe, vq: image.vq, report: { text: text.report, image: image.report } };
+}
 
-  // ---- text
+interface Where {
+  cacheDir: string;
+  specDir: string;
+  projectDir: string;
+}
+
+/** A tokenizer and where it came from. */
+interface Obtained<T> {
+  value: T;
+  origin: 'file' | 'cache' | 'trained';
+  file: string;
+}
+
+/*
+ * Both tokenizers come the same way: from the file the spec names (fromFile), else from the cache
+ * entry named by a content key of everything training depends on, else trained now and written to
+ * the cache (fromCacheOrTraining). `parse` reads the JSON form; `shown` names the file in errors.
+ */
+
+/** The tokenizer file the spec names in `field` (relative to the spec, inside the project). */
+function fromFile<T>(where: Where, file: string, field: string, parse: (json: unknown, shown: string) => T): Obtained<T> {
+  const abs = resolveInside(where.specDir, file, where.projectDir, field);
+  return { value: parse(parseJson(abs), displayPath(abs)), origin: 'file', file: abs };
+}
+
+/** The cache entry `name`, or a tokenizer trained now and cached under it. */
+function fromCacheOrTraining<T>(where: Where, name: string, parse: (json: unknown, shown: string) => T, train: () => T, toJSON: (t: T) => unknown): Obtained<T> {
+  const file = path.join(where.cacheDir, name);
+  const cached = readCached(where.cacheDir, name);
+  if (cached !== undefined) return { value: parse(JSON.parse(cached), displayPath(file)), origin: 'cache', file };
+  const value = train();
+  writeCached(where.cacheDir, name, JSON.stringify(toJSON(value)));
+  return { value, origin: 'trained', file };
+}
+
+/** Byte-level BPE: from tokenizer.text.file, or trained on the corpus sources' training documents. */
+function textTokenizer(spec: Spec, sources: Source[], layout: VocabLayout, where: Where, onProgress?: Progress): { bpe: BpeTokenizer; report: TokenizerReport['text'] } {
   const t0 = performance.now();
   const tspec = spec.tokenizer.text;
-  let bpe: BpeTokenizer;
-  let textOrigin: TokenizerReport['text']['origin'];
-  let textFile: string;
+  const specials = Object.fromEntries(Object.entries(layout.specials).map(([r, s]) => [r, s.content])) as any;
+  const parse = (json: unknown, shown: string) => BpeTokenizer.fromJSON(json, specials, shown);
   let corpusChars = 0;
-  if (tspec.file) {
-    textFile = resolveInside(opts.specDir, tspec.file, projectDir, 'tokenizer.text.file');
-    bpe = BpeTokenizer.fromJSON(parseJson(textFile), specials, displayPath(textFile));
-    textOrigin = 'file';
-  } else {
-    const corpus = corpusSources(sources, tspec.corpus);
+  let got: Obtained<BpeTokenizer>;
+  if (tspec.file) got = fromFile(where, tspec.file, 'tokenizer.text.file', parse);
+  else {
     const texts: string[] = [];
-    for (const src of corpus) for (let i = 0; i < src.train.length; i++) texts.push(...docText(src.train.get(i)));
+    for (const src of corpusSources(sources, tspec.corpus)) for (let i = 0; i < src.train.length; i++) texts.push(...docText(src.train.get(i)));
     // The cache key hashes the corpus itself; counting words (the slow part) waits for a cache miss.
     const digest = createHash('sha256');
     for (const t of texts) {
@@ -83,50 +117,44 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
       corpusChars += t.length;
     }
     const key = hashKey({ v: BPE_ALGO_VERSION, vocab: layout.text, min_frequency: tspec.min_frequency, specials, corpus: digest.digest('hex') });
-    const name = `bpe-${key}.tokenizer.json`;
-    textFile = path.join(cacheDir, name);
-    const cached = readCached(cacheDir, name);
-    if (cached !== undefined) {
-      bpe = BpeTokenizer.fromJSON(JSON.parse(cached), specials, displayPath(textFile));
-      textOrigin = 'cache';
-    } else {
+    const train = () => {
       const words = new WordCounter();
       for (const t of texts) words.add(t);
-      bpe = trainBpe(words, {
+      return trainBpe(words, {
         vocabSize: layout.text,
         minFrequency: tspec.min_frequency,
         specials,
-        onProgress: (d, n) => opts.onProgress?.('train text tokenizer (BPE)', d, n),
+        onProgress: (d, n) => onProgress?.('train text tokenizer (BPE)', d, n),
       });
-      writeCached(cacheDir, name, JSON.stringify(bpe.toJSON()));
-      textOrigin = 'trained';
-    }
+    };
+    got = fromCacheOrTraining(where, `bpe-${key}.tokenizer.json`, parse, train, (b) => b.toJSON());
   }
+  const bpe = got.value;
   if (bpe.size > layout.text) {
     throw new UserError(`the text tokenizer has ${bpe.size} ids but model.vocab.text is ${layout.text}`, tspec.file ? 'tokenizer.text.file' : 'model.vocab.text');
   }
-  const textSeconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
+  return { bpe, report: { origin: got.origin, file: got.file, seconds, size: bpe.size, merges: bpe.merges.length, corpus_chars: corpusChars } };
+}
 
-  // ---- image
-  const t1 = performance.now();
+/**
+ * The patch codebook: from tokenizer.image.file, or k-means over the training images; none for a
+ * text-only experiment. Its reconstruction is measured on held-out images either way.
+ */
+function imageTokenizer(spec: Spec, sources: Source[], where: Where, onProgress?: Progress): { vq: VqTokenizer | null; report: TokenizerReport['image'] } {
+  const t0 = performance.now();
   // codebook_size == model.vocab.image and resolution % patch == 0 hold for a resolved spec (dsl/resolve.ts).
   const ispec = spec.tokenizer.image;
   const config: VqConfig = { resolution: ispec.resolution, patch: ispec.patch, codebookSize: ispec.codebook_size };
+  const parse = (json: unknown, shown: string) => VqTokenizer.fromJSON(json, config, shown);
   const { train: trainRefs, heldout: heldRefs } = imagePools(sources);
-  let vq: VqTokenizer | null;
-  let imageOrigin: TokenizerReport['image']['origin'];
-  let imageFile: string | null;
+  let got: Obtained<VqTokenizer> | null;
   let trainCount = 0;
-  if (ispec.file) {
-    imageFile = resolveInside(opts.specDir, ispec.file, projectDir, 'tokenizer.image.file');
-    vq = VqTokenizer.fromJSON(parseJson(imageFile), config, displayPath(imageFile));
-    imageOrigin = 'file';
-  } else if (trainRefs.length === 0) {
+  if (ispec.file) got = fromFile(where, ispec.file, 'tokenizer.image.file', parse);
+  else if (trainRefs.length === 0) {
     // A text-only experiment: no image will ever be encoded, so there is nothing to train.
     if (sources.some((s) => s.spec.kind !== 'text')) throw new UserError('no training images to train the image codebook on; give tokenizer.image.file', 'tokenizer.image');
-    vq = null;
-    imageOrigin = 'none';
-    imageFile = null;
+    got = null;
   } else {
     const order = permutation(trainRefs.length, 'vq-train-images');
     const chosen = Array.from(order.subarray(0, Math.min(ispec.train_images, trainRefs.length)), (i) => trainRefs[i]);
@@ -135,41 +163,30 @@ export function buildTokenizers(spec: Spec, sources: Source[], layout: VocabLayo
     const digest = createHash('sha256');
     for (const img of images) digest.update(new Uint8Array(img.pixels.buffer, img.pixels.byteOffset, img.pixels.byteLength));
     const key = hashKey({ v: VQ_ALGO_VERSION, ...config, iterations: ispec.iterations, images: digest.digest('hex') });
-    const name = `vq-${key}.json`;
-    imageFile = path.join(cacheDir, name);
-    const cached = readCached(cacheDir, name);
-    if (cached !== undefined) {
-      vq = VqTokenizer.fromJSON(JSON.parse(cached), config, displayPath(imageFile));
-      imageOrigin = 'cache';
-    } else {
-      vq = trainVq(images, config, {
+    const train = () =>
+      trainVq(images, config, {
         iterations: ispec.iterations,
         seed: [key],
-        onProgress: (d, n) => opts.onProgress?.('train image tokenizer (k-means)', d, n),
+        onProgress: (d, n) => onProgress?.('train image tokenizer (k-means)', d, n),
       }).tokenizer;
-      writeCached(cacheDir, name, JSON.stringify(vq.toJSON()));
-      imageOrigin = 'trained';
-    }
+    got = fromCacheOrTraining(where, `vq-${key}.json`, parse, train, (vq) => vq.toJSON());
   }
+  const vq = got?.value ?? null;
   // A fixed random subset: the key order groups images by class, so a prefix would be one digit.
   const evalOrder = permutation(heldRefs.length, 'vq-eval-images');
   const evalRefs = Array.from(evalOrder.subarray(0, Math.min(VQ_EVAL_IMAGES, heldRefs.length)), (i) => heldRefs[i]);
   const heldoutMse = vq && evalRefs.length ? meanMse(vq, evalRefs.map((r) => r.load())) : NaN;
   return {
-    bpe,
     vq,
     report: {
-      text: { origin: textOrigin, file: textFile, seconds: textSeconds, size: bpe.size, merges: bpe.merges.length, corpus_chars: corpusChars },
-      image: {
-        origin: imageOrigin,
-        file: imageFile,
-        seconds: (performance.now() - t1) / 1000,
-        train_images: trainCount,
-        tokens_per_image: (ispec.resolution / ispec.patch) ** 2 + 2,
-        heldout_images: evalRefs.length,
-        heldout_mse: heldoutMse,
-        heldout_psnr: psnr(heldoutMse),
-      },
+      origin: got?.origin ?? 'none',
+      file: got?.file ?? null,
+      seconds: (performance.now() - t0) / 1000,
+      train_images: trainCount,
+      tokens_per_image: (ispec.resolution / ispec.patch) ** 2 + 2,
+      heldout_images: evalRefs.length,
+      heldout_mse: heldoutMse,
+      heldout_psnr: psnr(heldoutMse),
     },
   };
 }
