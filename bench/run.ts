@@ -21,7 +21,7 @@
  *   state swap) and data (the batch provider).
  * - Process CPU time per step (all threads) is reported beside wall time for both sides: on a shared
  *   machine it excludes the waiting for a core, so its ratio is the steadier comparison.
- * - GPU (`--device webgpu --torch-device cuda`, see bench/gpu.sh): the same, chamlab's state resident
+ * - GPU (`--device webgpu --torch-device cuda`, see scripts/gpu/bench.sh): the same, chamlab's state resident
  *   on the GPU; PyTorch falls back to the CPU with a note when it has no CUDA device.
  *
  * `--json` prints {"machine", "peak_gflops", "rows": [{config, d_model, layers, heads, kv_heads, ffn,

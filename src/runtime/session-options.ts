@@ -1,6 +1,6 @@
 /**
- * onnxruntime session options per backend, chosen by measurement (bench/session-options.ts; numbers
- * in the README, section "src/runtime"). One place, so that the trainer, the placement report and the benchmarks
+ * onnxruntime session options per backend, chosen by measurement (bench/experiments/session-options.ts;
+ * numbers in bench/FINDINGS.md and docs/runtime.md). One place, so that the trainer, the placement report and the benchmarks
  * all run the graph the same way.
  */
 import * as os from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * Which onnxruntime session options make a small transformer train step fastest on the CPU.
  *
- *   node dist/bench/session-options.js [--d 64] [--layers 2] [--batch 8] [--seq 64] [--rounds 8]
+ *   node dist/bench/experiments/session-options.js [--d 64] [--layers 2] [--batch 8] [--seq 64] [--rounds 8]
  *
  * Builds the real Chameleon train step (src/model) at the given size, creates one session per
  * candidate option set in turn, round after round (K steps each per round), so that machine noise
@@ -11,15 +11,15 @@
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { SpecSchema } from '../dsl/schema';
-import { toOnnx } from '../src/graph';
-import { modelDims } from '../src/model/config';
-import { buildModelGraphs } from '../src/model/graphs';
-import { initWeights } from '../src/model/init';
-import { sessionOptions } from '../src/runtime/session-options';
-import { ort } from '../src/runtime/session';
-import { stepSignature } from '../src/runtime/signature';
-import { batchFeeds, initialState, scalarFeeds } from '../src/runtime/trainer';
+import { SpecSchema } from '../../dsl/schema';
+import { toOnnx } from '../../src/graph';
+import { modelDims } from '../../src/model/config';
+import { buildModelGraphs } from '../../src/model/graphs';
+import { initWeights } from '../../src/model/init';
+import { sessionOptions } from '../../src/runtime/session-options';
+import { ort } from '../../src/runtime/session';
+import { stepSignature } from '../../src/runtime/signature';
+import { batchFeeds, initialState, scalarFeeds } from '../../src/runtime/trainer';
 
 const { values: a } = parseArgs({
   options: {

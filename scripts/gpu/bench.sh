@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# GPU benchmark (issue 6, part 3): chamlab on WebGPU (Dawn over Vulkan) against PyTorch CUDA eager,
-# float32, same model, weights, batches and steps, in one run. Default configuration `gpu`:
+# GPU benchmark: chamlab on WebGPU (Dawn over Vulkan) against PyTorch CUDA eager, float32, same
+# model, weights, batches and steps, in one run (bench/run.ts). Default configuration `gpu`:
 # d 1024, 8 layers, 16 heads, batch 8 x 512, vocab 4096 + 512, QK-Norm on.
 #
-#   bash bench/gpu.sh                       # on an NVIDIA machine (H100/H200)
-#   bash bench/gpu.sh --config micro --steps 2 --warmup 1   # functional check on lavapipe
-#   any other option is passed to bench/run.js (e.g. --json, --steps 20, --block 5)
+#   bash scripts/gpu/bench.sh                       # on an NVIDIA machine (H100/H200)
+#   bash scripts/gpu/bench.sh --config micro --steps 2 --warmup 1   # functional check on lavapipe
+#   any other option is passed to dist/bench/run.js (e.g. --json, --steps 20, --block 5)
 #
 # What it sets up, and why:
 # - NVIDIA machines here ship the driver's Vulkan ICD but no Vulkan loader (libvulkan.so.1), which
-#   Dawn needs. bench/vendor (not committed; see below) holds Debian bookworm's libvulkan1 .deb; it is unpacked with `dpkg -x`
-#   into .tmp/ (never into /) and put on LD_LIBRARY_PATH when the system has no loader.
+#   Dawn needs. Debian bookworm's libvulkan1 .deb (from pack.sh, or scripts/gpu/vendor/, not
+#   committed) is unpacked with `dpkg -x` into .tmp/ (never into /) and put on LD_LIBRARY_PATH when
+#   the system has no loader (env.sh).
 # - VK_DRIVER_FILES points the loader at NVIDIA's ICD (its usual places are tried in order), so the
 #   loader does not pick a software driver. Without an NVIDIA ICD the system's drivers are used
 #   (lavapipe on a CPU-only machine: a functional check only, far slower than a GPU).
@@ -20,13 +21,13 @@
 #   TF32 is off in PyTorch by default for matmuls (float32 proper), which matches WebGPU's f32.
 #
 # Needs: the project built (`npm run build`), and Node >= 20 and node_modules on the machine, or what
-# bench/gpu-pack.sh puts in .tmp/gpu (see bench/gpu-env.sh). CHAMLAB_PYTHON selects the Python that has torch.
+# scripts/gpu/pack.sh puts in .tmp/gpu (see env.sh). CHAMLAB_PYTHON selects the Python that has torch.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
-[ -f dist/bench/run.js ] || { echo "gpu.sh: dist/bench/run.js missing: run 'npm run build' first" >&2; exit 1; }
-# Node, node_modules, the Vulkan loader and driver: bench/gpu-env.sh (shared with bench/gpu-check.sh).
-source "$ROOT/bench/gpu-env.sh"
+[ -f dist/bench/run.js ] || { echo "gpu bench: dist/bench/run.js missing: run 'npm run build' first" >&2; exit 1; }
+# Node, node_modules, the Vulkan loader and driver: scripts/gpu/env.sh (shared with check.sh).
+source "$ROOT/scripts/gpu/env.sh"
 
 # On a GPU machine, `python3` is the one with CUDA PyTorch; Debian's /usr/bin/python3 elsewhere.
 if [ -z "${CHAMLAB_PYTHON:-}" ]; then

@@ -4,7 +4,7 @@
  * provider with the runtime's session options (optimization 'all', one thread per core). Variants of
  * one case are timed interleaved (round-robin), medians reported, so machine load hits all alike.
  *
- *   node dist/bench/ort-variants.js [--config tiny|small] [--rounds 7] [--json]
+ *   node dist/bench/experiments/ort-variants.js [--config tiny|small] [--rounds 7] [--json]
  *
  * Cases (shapes from the config: B x T tokens, d, ffn, heads, vocab):
  *   proj       x @ W^T with W [out, in] (HF layout): Transpose+MatMul on 3-D x (what the graph emits;
@@ -19,11 +19,11 @@
 import * as os from 'node:os';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { encodeModel, type ValueSpec } from '../src/runtime/onnx-util';
-import { ort } from '../src/runtime/session';
-import { sessionOptions } from '../src/runtime/session-options';
-import { configNamed } from './configs';
-import { fmt, median, table } from './stats';
+import { encodeModel, type ValueSpec } from '../../src/runtime/onnx-util';
+import { ort } from '../../src/runtime/session';
+import { sessionOptions } from '../../src/runtime/session-options';
+import { configNamed } from '../configs';
+import { fmt, median, table } from '../stats';
 
 type Node = onnx.INodeProto;
 const ints = (name: string, v: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });

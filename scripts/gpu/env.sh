@@ -1,8 +1,8 @@
-# Sourced by bench/gpu.sh and bench/gpu-check.sh: everything both need around the GPU, set up once
-# and the same way for both. A GPU machine may lack Node, node_modules and the Vulkan loader (the
-# CUDA images carry Python, not Node, have NVIDIA's Vulkan driver but no libvulkan.so.1, and cannot
-# reach a registry); bench/gpu-pack.sh puts all three in .tmp/gpu: node.xz (this machine's Node
-# binary), node_modules.tar.gz (only the files the GPU scripts load), libvulkan1_*.deb.
+# Sourced by scripts/gpu/bench.sh and scripts/gpu/check.sh: everything both need around the GPU, set
+# up once and the same way for both. A GPU machine may lack Node, node_modules and the Vulkan loader
+# (CUDA images often carry Python, not Node, have NVIDIA's Vulkan driver but no libvulkan.so.1, and
+# may not reach a registry); scripts/gpu/pack.sh puts all three in .tmp/gpu: node.xz (this machine's
+# Node binary), node_modules.tar.gz (only the files the GPU scripts load), libvulkan1_*.deb.
 # Expects ROOT (the repository root); honours DEB (a libvulkan1 .deb to use even where the system
 # has a loader) and ICD (a Vulkan driver manifest). Sets NODE, NODE_PATH (when node_modules/ is
 # absent), LD_LIBRARY_PATH, VK_DRIVER_FILES and XDG_RUNTIME_DIR. Says what it chose on stderr.
@@ -20,20 +20,20 @@ if [ -z "${NODE:-}" ]; then
     NODE=$GPU_PACK/bin/node
     echo "using the packed Node from .tmp/gpu/node.xz" >&2
   else
-    echo "no Node >= 20 here: set NODE=/path/to/node, or carry .tmp/gpu from bench/gpu-pack.sh" >&2
+    echo "no Node >= 20 here: set NODE=/path/to/node, or carry .tmp/gpu from scripts/gpu/pack.sh" >&2
     exit 2
   fi
 fi
 export NODE
 if [ ! -d "$ROOT/node_modules/onnxruntime-node" ]; then
   if [ -f "$GPU_PACK/node_modules.tar.gz" ] && [ ! -d "$GPU_PACK/node_modules" ]; then
-    # bench/gpu-pack.sh stored paths as node_modules/...: unpack beside, reach them through NODE_PATH.
+    # pack.sh stored paths as node_modules/...: unpack beside, reach them through NODE_PATH.
     tar xzf "$GPU_PACK/node_modules.tar.gz" -C "$GPU_PACK"
   fi
   if [ -d "$GPU_PACK/node_modules/onnxruntime-node" ]; then
     export NODE_PATH=$GPU_PACK/node_modules
   else
-    echo "no node_modules (run 'npm ci', or carry .tmp/gpu from bench/gpu-pack.sh)" >&2
+    echo "no node_modules (run 'npm ci', or carry .tmp/gpu from scripts/gpu/pack.sh)" >&2
     exit 2
   fi
 fi
@@ -48,11 +48,11 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -z "${DEB:-}" ]; then
   echo "vulkan loader: system ($(ldconfig -p | grep -m1 'libvulkan\.so\.1 ' | awk '{print $NF}'))" >&2
 else
-  # Not committed (a Debian binary): bench/gpu-pack.sh puts it in .tmp/gpu, or where apt works:
-  #   mkdir -p bench/vendor && (cd bench/vendor && apt-get download libvulkan1)
-  [ -n "${DEB:-}" ] || DEB=$(ls "$GPU_PACK"/libvulkan1_*.deb "$ROOT"/bench/vendor/libvulkan1_*.deb 2>/dev/null | head -n1 || true)
+  # Not committed (a Debian binary): scripts/gpu/pack.sh puts it in .tmp/gpu, or where apt works:
+  #   mkdir -p scripts/gpu/vendor && (cd scripts/gpu/vendor && apt-get download libvulkan1)
+  [ -n "${DEB:-}" ] || DEB=$(ls "$GPU_PACK"/libvulkan1_*.deb "$ROOT"/scripts/gpu/vendor/libvulkan1_*.deb 2>/dev/null | head -n1 || true)
   if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
-    echo "no Vulkan loader on this machine and no libvulkan1 .deb: run bench/gpu-pack.sh and carry .tmp/gpu (or pass --deb FILE.deb to gpu-check.sh)" >&2
+    echo "no Vulkan loader on this machine and no libvulkan1 .deb: run scripts/gpu/pack.sh and carry .tmp/gpu (or pass --deb FILE.deb to check.sh)" >&2
     exit 2
   fi
   if [ ! -e "$GPU_PACK/vulkan/.from-$(basename "$DEB")" ]; then
@@ -80,7 +80,7 @@ if [ -z "${ICD:-}" ]; then
   done
 fi
 if [ -z "$ICD" ] || [ ! -f "$ICD" ]; then
-  echo "no Vulkan driver manifest (ICD) found: pass --icd FILE.json to gpu-check.sh or set VK_DRIVER_FILES" >&2
+  echo "no Vulkan driver manifest (ICD) found: pass --icd FILE.json to check.sh or set VK_DRIVER_FILES" >&2
   exit 2
 fi
 export VK_DRIVER_FILES=$ICD

@@ -1,26 +1,26 @@
 /**
- * A short real training run on WebGPU, for bench/gpu-check.sh (lavapipe here, NVIDIA's Vulkan driver
- * on a GPU machine): is there an adapter, which nodes (if any) fall back to the CPU, does the GPU
- * compute what the CPU computes over the first steps, and how many tokens per second.
+ * A short real training run on WebGPU, for scripts/gpu/check.sh (lavapipe on a machine without a
+ * GPU, NVIDIA's Vulkan driver on a GPU machine): is there an adapter, which nodes (if any) fall back
+ * to the CPU, does the GPU compute what the CPU computes over the first steps, and how many tokens
+ * per second.
  *
- *   node dist/bench/gpu-train.js [--steps 20] [--size tiny|small] [--device webgpu|cpu] [--no-compare]
+ *   node dist/scripts/gpu/train.js [--steps 20] [--size tiny|small] [--device webgpu|cpu] [--no-compare]
  *
  * tiny:  d 64, 2 layers, 4 heads, vocab 576, batch 8 x 64 tokens (runs on lavapipe in a minute).
- * small: d 256, 4 layers, 8 heads, vocab 4608, batch 8 x 256 tokens: the 5.6M-parameter model of
- *        ../shared/reference/toolchain.md's PyTorch figure, for a GPU.
+ * small: d 256, 4 layers, 8 heads, vocab 4608, batch 8 x 256 tokens (5.6M parameters), for a GPU.
  * Prints a human summary and one last line `GPU_CHECK {json}`; exits 1 when there is no adapter, a
  * node falls back to the CPU for lack of a kernel, or the GPU disagrees with the CPU (> 1e-4).
  */
 import { parseArgs } from 'node:util';
-import { SpecSchema } from '../dsl/schema';
-import { toOnnx } from '../src/graph';
-import { modelDims } from '../src/model/config';
-import { buildModelGraphs } from '../src/model/graphs';
-import { initWeights } from '../src/model/init';
-import { probeWebGpu, WEBGPU_INSTALL_HINT, type Backend } from '../src/runtime/device';
-import { formatPlacement, placementReport } from '../src/runtime/placement';
-import { Trainer, type StepMetrics } from '../src/runtime/trainer';
-import { bigramBatches } from '../src/data/synthetic';
+import { SpecSchema } from '../../dsl/schema';
+import { toOnnx } from '../../src/graph';
+import { modelDims } from '../../src/model/config';
+import { buildModelGraphs } from '../../src/model/graphs';
+import { initWeights } from '../../src/model/init';
+import { probeWebGpu, WEBGPU_INSTALL_HINT, type Backend } from '../../src/runtime/device';
+import { formatPlacement, placementReport } from '../../src/runtime/placement';
+import { Trainer, type StepMetrics } from '../../src/runtime/trainer';
+import { bigramBatches } from '../../src/data/synthetic';
 
 const { values: a } = parseArgs({
   options: {
