@@ -1,4 +1,4 @@
-/** Mixed-modal data: tokenizers, sources, stages, packing and cursors (see README.md beside this file). */
+/** Mixed-modal data: tokenizers, sources, stages, packing and cursors (see docs/data.md). */
 export { createDataPipeline, type DataCursor, type DataPipeline, type PipelineOptions } from './pipeline';
 export type { Batch, TokenBatch } from './batch';
 export { bigramBatches, type BigramOptions } from './synthetic';

@@ -6,7 +6,7 @@
  * Why k-means and not a VQ-VAE: it is deterministic (seeded k-means++), trains in seconds on CPU
  * without depending on the graph compiler, and on small grayscale images (digits) its reconstruction
  * is good enough that the tokens carry the digit's identity; the paper's VQ-VAE matters at 512x512,
- * not at 28x28. The README (section "src/data") has the measured PSNR.
+ * not at 28x28. docs/data.md has the measured PSNR.
  */
 import { UserError } from '../../dsl/errors';
 import { Rng } from './prng';

@@ -13,7 +13,7 @@
  * gets none: integer inputs, masks). `y` is the node's own output, so rules reuse forward values
  * (exp, sigmoid, softmax) instead of recomputing them.
  */
-import type { Attrs, CaseInput, CaseRng, DType, Dim, Emitter, GradCase, OnnxAttr, Shape, Tensor } from './ir';
+import type { Attrs, CaseInput, CaseRng, DType, Dim, Emitter, GradCase, OnnxAttr, Tensor } from './ir';
 import { broadcastShapes, definePrimitive as def, dimDiv, dimMul, fmtShape, isFloat, normAxis, numel } from './ir';
 import { onnxDType } from './onnx';
 import { gatherRowsAdd, sumTo, where } from './ops';

@@ -1,7 +1,7 @@
 /**
  * The Chameleon model family: dimensions from the spec, the parameter table under HF names, size
  * accounting, seeded init, safetensors weights interop, the model on the graph IR with its metric
- * taps, the step graphs, `compile` and `grad`. See the README, section "src/model".
+ * taps, the step graphs, `compile` and `grad`. See docs/model.md.
  *
  * Importing this module loads the graph compiler but not onnxruntime (loaded on first run).
  */

@@ -47,7 +47,7 @@ export function probeWebGpu(opts: ProbeOptions = {}): Promise<WebGpuProbe> {
   return run;
 }
 
-/** What to install when WebGPU is missing: one place, used by errors, tests and the README. */
+/** What to install when WebGPU is missing: one place, used by errors and tests. */
 export const WEBGPU_INSTALL_HINT =
   'install a Vulkan driver and the Vulkan loader: on Debian, `apt-get install -t bookworm-backports ' +
   'mesa-vulkan-drivers libvulkan1` (lavapipe, a CPU Vulkan driver; Mesa >= 24 is needed) or run `npm run setup`; ' +

@@ -1,6 +1,7 @@
 /**
- * chamlab runtime: onnxruntime-node sessions on the CPU and on WebGPU, device selection, placement
- * reports, learning-rate schedules, divergence detection, the training loop and the sampling loop. See README.md here.
+ * chamlab runtime: onnxruntime-node sessions on the CPU and on WebGPU, device selection, running a
+ * graph once, gradient checks, placement reports, learning-rate schedules, divergence detection, the
+ * training loop and the sampling loop. See docs/runtime.md.
  */
 export { probeWebGpu, resolveDevice, WEBGPU_INSTALL_HINT, type Backend, type DeviceRequest, type WebGpuProbe } from './device';
 export { formatPlacement, placementReport, type PlacementReport, type PlacedNode } from './placement';
