@@ -184,8 +184,13 @@ export const OptimizerSchema = z.strictObject({
   betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
   eps: positive.default(1e-5),
   weight_decay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay.'),
-  /** Which parameters decay: matrices (every parameter of rank >= 2, embeddings included), all, none. */
-  decay: z.enum(['matrices', 'matrices_no_embeddings', 'all', 'none']).default('matrices').describe('Which parameters decay: matrices (every parameter of rank >= 2, embeddings included), all, none.'),
+  /** Which parameters decay (src/model/params.ts, `decays`). */
+  decay: z
+    .enum(['matrices', 'matrices_no_embeddings', 'all', 'none'])
+    .default('matrices')
+    .describe(
+      "Which parameters decay: matrices (the weight matrices of linear maps and the embedding table; never norm gains or QK-Norm's per-head weight and bias), matrices_no_embeddings (the same without the embedding table), all, none.",
+    ),
   /** Clip the global gradient norm to this value; 0 disables clipping. */
   grad_clip: z.number().min(0).default(1.0).describe('Clip the global gradient norm to this value; 0 disables clipping.'),
   schedule: ScheduleSchema.prefault({}),
