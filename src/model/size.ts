@@ -1,7 +1,8 @@
 /**
  * Size accounting without building anything: parameter counts by group, FLOPs per token and memory
- * for training at the spec's batch x seq_len. Backs `chamlab info`; never imports the graph compiler
- * or onnxruntime, so it answers for a 34B spec in milliseconds.
+ * for training at the spec's batch x seq_len. Backs `chamlab info`; builds no graph and loads neither
+ * the primitive table nor onnxruntime (only the IR's `numel`), so it answers for a 34B spec in
+ * milliseconds.
  *
  * Formulas (T = seq_len, L = layers, d = d_model, H = heads, K = kv_heads, h = head_dim, f = FFN
  * hidden, V = vocab):
