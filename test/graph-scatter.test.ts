@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../src/graph';
 import { gatherRowsAdd } from '../src/graph/ops';
-import { compileCpu } from '../src/graph/ort';
+import { graphSession } from '../src/runtime/run';
 import { Rng } from '../src/random';
 
 test('row scatter-add: exact to float32 rounding and identical across 1 and 2 threads over repeated runs', async () => {
@@ -28,7 +28,7 @@ test('row scatter-add: exact to float32 rounding and identical across 1 and 2 th
 
   const results: string[] = [];
   for (const threads of [1, 2]) {
-    const c = await compileCpu(g, { intraOpNumThreads: threads });
+    const c = await graphSession(g, { overrides: { intraOpNumThreads: threads } });
     try {
       for (let r = 0; r < 8; r++) {
         const y = (await c.run({ idx: ids, upd: u })).y as Float32Array;

@@ -21,6 +21,8 @@ export type Fetched = Float32Array | Float64Array | Int32Array | BigInt64Array |
 export interface RunGraphOptions extends OnnxOptions {
   /** Where the graph runs (default 'cpu'). */
   device?: Backend;
+  /** onnxruntime options that win over the tuned ones (e.g. `intraOpNumThreads`). */
+  overrides?: Ort.InferenceSession.SessionOptions;
 }
 
 /** One graph in an inference session, runnable many times. */
@@ -50,7 +52,7 @@ function toTypedArray(values: TypedArray | number[] | number, dtype: string): Ty
 export async function graphSession(model: Graph | Uint8Array, opts: RunGraphOptions = {}): Promise<GraphSession> {
   const name = model instanceof Uint8Array ? 'graph' : model.name;
   const bytes = model instanceof Uint8Array ? model : toOnnx(model, opts);
-  const session = await createSession(bytes, opts.device ?? 'cpu');
+  const session = await createSession(bytes, opts.device ?? 'cpu', { overrides: opts.overrides });
   const inputs = session.inputMetadata.map((m) => {
     if (!m.isTensor) throw new Error(`run ${name}: input '${m.name}' is not a tensor`);
     return { name: m.name, dtype: m.type as string, shape: [...m.shape] };
