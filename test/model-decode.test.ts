@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModelSchema } from '../dsl/schema';
-import { compileCpu, Graph, type CompiledGraph } from '../src/graph';
+import { Graph } from '../src/graph';
+import { graphSession, type GraphSession } from '../src/runtime/run';
 import { buildChameleon } from '../src/model/chameleon';
 import { modelDims, type ModelDims } from '../src/model/config';
 import { buildDecodeStep, buildPrefill, cacheNames, rowName, type CacheUpdate } from '../src/model/decode';
@@ -45,7 +46,7 @@ async function forwardLogits(m: ModelDims, w: Map<string, Float32Array>, ids: In
   const g = new Graph('forward');
   const built = buildChameleon(g, m, { batch: B, seq: S, loss: false });
   g.output('logits', built.logits);
-  const c = await compileCpu(g, { target: 'cpu' });
+  const c = await graphSession(g, { target: 'cpu' });
   const out = await c.run({ ...Object.fromEntries(w), input_ids: ids });
   await c.release();
   return out.logits as Float32Array;
@@ -93,8 +94,8 @@ async function check(c: Case, update: CacheUpdate): Promise<number> {
   const V = m.vocab;
   const refAt = (b: number, t: number) => ref.subarray((b * S + t) * V, (b * S + t + 1) * V);
 
-  const prefill = await compileCpu(buildPrefill(m, { batch: B, promptLen: T, cacheLen: L }).graph, { target: 'cpu' });
-  const step: CompiledGraph = await compileCpu(buildDecodeStep(m, { batch: B, cacheLen: L, cache: update }).graph, { target: 'cpu' });
+  const prefill = await graphSession(buildPrefill(m, { batch: B, promptLen: T, cacheLen: L }).graph, { target: 'cpu' });
+  const step: GraphSession = await graphSession(buildDecodeStep(m, { batch: B, cacheLen: L, cache: update }).graph, { target: 'cpu' });
   const padded = new Int32Array(B * T).fill(2);
   seqs.forEach((s, b) => padded.set(s.subarray(0, prompt[b]), b * T));
   const out = await prefill.run({ ...params, input_ids: padded, last: Int32Array.from(prompt, (p) => p - 1) });
@@ -154,8 +155,8 @@ test('a wrong decode position is caught (the comparison has teeth)', async () =>
   const params = Object.fromEntries(w);
   const ids = Int32Array.from([7, 1, 9, 4]);
   const ref = await forwardLogits(m, w, ids, 1, 4);
-  const prefill = await compileCpu(buildPrefill(m, { batch: 1, promptLen: 3, cacheLen: 8 }).graph, { target: 'cpu' });
-  const step = await compileCpu(buildDecodeStep(m, { batch: 1, cacheLen: 8 }).graph, { target: 'cpu' });
+  const prefill = await graphSession(buildPrefill(m, { batch: 1, promptLen: 3, cacheLen: 8 }).graph, { target: 'cpu' });
+  const step = await graphSession(buildDecodeStep(m, { batch: 1, cacheLen: 8 }).graph, { target: 'cpu' });
   const out = await prefill.run({ ...params, input_ids: ids.subarray(0, 3), last: Int32Array.of(2) });
   const cache = Object.fromEntries(cacheNames(m).map((n) => [n, out[n] as Float32Array]));
   const errAt = async (p: number) => {

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModelSchema } from '../dsl/schema';
 import { isUserError } from '../dsl/errors';
-import { compileCpu, Graph, nextName, toOnnx, type CompiledGraph } from '../src/graph';
+import { Graph, nextName, toOnnx } from '../src/graph';
+import { graphSession, type GraphSession } from '../src/runtime/run';
 import { buildChameleon } from '../src/model/chameleon';
 import { modelDims, type ModelDims } from '../src/model/config';
 import { buildDecodeStep, buildPrefill, cacheNames, rowName } from '../src/model/decode';
@@ -38,7 +39,7 @@ function graphs(device: Backend): DecodeGraphs {
 const decoder = (device: Backend = 'cpu') => Decoder.create({ device, graphs: graphs(device), weights, maxContext: m.maxSeqLen });
 
 /** The reference: every token re-runs the forward graph over the whole sequence (padded to the context). */
-async function referenceTokens(forward: CompiledGraph, prompts: Int32Array[], o: SamplingOptions): Promise<number[]> {
+async function referenceTokens(forward: GraphSession, prompts: Int32Array[], o: SamplingOptions): Promise<number[]> {
   const r = resolveSampling(o);
   const S = m.maxSeqLen;
   const B = prompts.length;
@@ -63,10 +64,10 @@ async function referenceTokens(forward: CompiledGraph, prompts: Int32Array[], o:
   return out;
 }
 
-async function forwardGraph(): Promise<CompiledGraph> {
+async function forwardGraph(): Promise<GraphSession> {
   const g = new Graph('forward');
   g.output('logits', buildChameleon(g, m, { batch: 2, seq: m.maxSeqLen, loss: false }).logits);
-  return compileCpu(g, { target: 'cpu' });
+  return graphSession(g, { target: 'cpu' });
 }
 
 /** Checks a generated stream against the constraints; returns the number of images in it. */
