@@ -70,7 +70,7 @@ const log = (s: string) => process.stderr.write(s + '\n');
 
 async function bareLoop(spec: Spec, root: string, cacheDir: string): Promise<number[]> {
   const data = await createDataPipeline(spec, { specDir: root, projectDir: root, cacheDir });
-  const g = cachedGraphs(spec, cacheDir).compiled;
+  const g = cachedGraphs(spec, cacheDir, 'cpu').compiled;
   const trainer = await Trainer.create({
     device: 'cpu',
     trainStep: g.bytes.train_step,
@@ -133,7 +133,7 @@ async function checkpointTimes(name: string, dir: string): Promise<{ params: num
   const spec = runnableSpec(name, 1);
   const m = modelDims(spec.model);
   const cacheDir = defaultCacheDir();
-  const g = cachedGraphs(spec, cacheDir).compiled;
+  const g = cachedGraphs(spec, cacheDir, 'cpu').compiled;
   const weights = initWeights(m, 0);
   const trainer = await Trainer.create({ device: 'cpu', trainStep: g.bytes.train_step, weights, batches: () => { throw new Error('no steps'); }, lr: () => 0, seed: 0 });
   try {

@@ -159,3 +159,17 @@ train: { steps: 10 }
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^data\/t\.jsonl:3: invalid JSON \(.*\)\n$/);
 });
+
+test('builtin:mnist: every digit is captioned with every template', () => {
+  const { train } = mnistPairs(28, 0.05);
+  const seen = new Map<string, Set<string>>();
+  for (let i = 0; i < 2000; i++) {
+    const doc = train.get(i) as { caption: string; image: { key: string } };
+    const label = doc.image.key.split(':')[1];
+    const template = doc.caption.replace(/\d|zero|one|two|three|four|five|six|seven|eight|nine/g, '#');
+    if (!seen.has(label)) seen.set(label, new Set());
+    seen.get(label)!.add(template);
+  }
+  assert.equal(seen.size, 10);
+  for (const [label, templates] of seen) assert.equal(templates.size, 4, `digit ${label}: templates ${[...templates].join(' | ')}`);
+});

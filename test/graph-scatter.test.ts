@@ -10,6 +10,7 @@ import { Graph } from '../src/graph';
 import { gatherRowsAdd } from '../src/graph/ops';
 import { graphSession } from '../src/runtime/run';
 import { Rng } from '../src/random';
+import { requireWebGpu } from './helpers/runtime-gpu';
 
 test('row scatter-add: exact to float32 rounding and identical across 1 and 2 threads over repeated runs', async () => {
   const V = 2560;
@@ -43,4 +44,34 @@ test('row scatter-add: exact to float32 rounding and identical across 1 and 2 th
     }
   }
   assert.equal(new Set(results).size, 1, 'every run at every thread count must give the same bits');
+});
+
+test('row scatter-add emitted for WebGPU: exact and the same bits over repeated runs on the WebGPU provider', async (t) => {
+  if (!(await requireWebGpu(t))) return;
+  const V = 2560;
+  const N = 2048;
+  const D = 128;
+  const g = new Graph('scatter_rows_webgpu', { dtype: 'float32' });
+  const idx = g.input('idx', 'int32', [N]);
+  const upd = g.input('upd', 'float32', [N, D]);
+  g.output('y', gatherRowsAdd(g.zeros([V, D], 'float32'), idx, upd));
+  const rng = Rng.from('scatter-add-rows-webgpu');
+  const ids = Int32Array.from({ length: N }, () => rng.nextU32() % 50);
+  const u = Float32Array.from({ length: N * D }, () => rng.nextU32() / 2 ** 32 - 0.5);
+  const ref = new Float64Array(V * D);
+  for (let i = 0; i < N; i++) for (let j = 0; j < D; j++) ref[ids[i] * D + j] += u[i * D + j];
+  const s = await graphSession(g, { device: 'webgpu', target: 'webgpu' });
+  const results = new Set<string>();
+  try {
+    for (let r = 0; r < 10; r++) {
+      const y = (await s.run({ idx: ids, upd: u })).y as Float32Array;
+      let err = 0;
+      for (let i = 0; i < y.length; i++) err = Math.max(err, Math.abs(y[i] - ref[i]));
+      assert.ok(err < 1e-4, `run ${r}: max error ${err} against the float64 sum`);
+      results.add(Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString('base64'));
+    }
+  } finally {
+    await s.release();
+  }
+  assert.equal(results.size, 1, 'every run must give the same bits');
 });

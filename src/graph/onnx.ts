@@ -40,7 +40,9 @@ export interface OnnxOptions {
   /**
    * Which execution provider the graph is for. 'any' (default) uses only ops that ORT runs on both the
    * CPU and the WebGPU provider, so no node falls back to the CPU under WebGPU; 'cpu' may use CPU-only
-   * fused kernels where they are faster (LogSoftmax). 'webgpu' is the same as 'any'.
+   * fused kernels where they are faster (LogSoftmax). 'webgpu' is 'any' except where the two
+   * providers need different ops for the same result: the row scatter-add is deterministic on the
+   * CPU only as ScatterElements and on WebGPU only as ScatterND (see ScatterAddRows).
    */
   target?: OnnxTarget;
 }

@@ -14,7 +14,7 @@
  * (exp, sigmoid, softmax) instead of recomputing them.
  */
 import type { Attrs, CaseInput, CaseRng, DType, Dim, Emitter, GradCase, OnnxAttr, Tensor } from './ir';
-import { broadcastShapes, definePrimitive as def, dimDiv, dimMul, fmtShape, isFloat, normAxis, numel } from './ir';
+import { broadcastShapes, definePrimitive as def, dimDiv, dimMul, fmtShape, isFloat, isStatic, normAxis, numel } from './ir';
 import { onnxDType } from './onnx';
 import { gatherRowsAdd, sumTo, where } from './ops';
 
@@ -565,14 +565,34 @@ def('ScatterAddRows', {
     return { dtype: data.dtype, shape: data.shape };
   },
   vjp: (g, _y, [, idx]) => [g, null, g.graph.apply('Gather', [g, idx], { axis: 0 })],
-  // Emitted as ScatterElements(axis 0, reduction add) with the row indices broadcast over each row,
-  // not as ScatterND: onnxruntime's CPU ScatterND splits the updates across intra-op threads with
-  // no ordering, so with two or more threads rows that share an index (a frequent token) race —
-  // measured: results differ run to run and updates are lost (max error 2.1 against float64 on
-  // 2048 rows over 50 ids). Its ScatterElements adds the updates in order on one thread:
-  // correct, and the same bits at any thread count (test/graph-scatter.test.ts).
+  // Which scatter op depends on the provider, because each is deterministic on one only
+  // (test/graph-scatter.test.ts measures both):
+  // - CPU ('cpu', 'any'): ScatterElements(axis 0, reduction add) with the row indices broadcast over
+  //   each row. onnxruntime's CPU ScatterND splits the updates across intra-op threads with no
+  //   ordering, so rows that share an index (a frequent token) race: results differ run to run and
+  //   updates are lost (max error 2.1 against float64 on 2048 rows over 50 ids). Its
+  //   ScatterElements adds in order on one thread: correct, the same bits at any thread count.
+  // - WebGPU ('webgpu'): a one-hot matrix product, data + onehot(idx)^T @ updates. Both of the
+  //   WebGPU provider's scatter-adds (ScatterElements, ScatterND) add with atomics in whatever order
+  //   the GPU runs them (measured on lavapipe: several different results in 10 runs of each); a
+  //   MatMul's reduction order is fixed. It costs M x rows x row-size multiply-adds, the same as
+  //   one of the LM head's GEMMs, which is cheap on a GPU.
   emit: (e, y) => {
     const [data, idx, upd] = y.inputs;
+    if (e.target === 'webgpu' && isStatic(upd.shape) && isStatic(data.shape)) {
+      const n = (s: string) => `${y.name}/${s}`;
+      const rows = data.shape[0] as number;
+      const width = upd.shape.slice(1).reduce<number>((a, d) => a * (d as number), 1);
+      e.node('Reshape', [e.v(idx), e.i64([-1, 1])], [n('indices_col')], {}, n('indices_col'));
+      const range = e.constant(Array.from({ length: rows }, (_, i) => i), [1, rows], idx.dtype, n('row_ids'));
+      e.node('Equal', [n('indices_col'), range], [n('hit')], {}, n('hit'));
+      e.node('Cast', [n('hit')], [n('onehot')], { to: { i: onnxDType(y.dtype) } }, n('onehot'));
+      e.node('Reshape', [e.v(upd), e.i64([-1, width])], [n('updates_2d')], {}, n('updates_2d'));
+      e.node('Gemm', [n('onehot'), n('updates_2d')], [n('sum_2d')], { transA: { i: 1 } }, n('sum_2d'));
+      e.node('Reshape', [n('sum_2d'), e.i64(data.shape as number[])], [n('sum')], {}, n('sum'));
+      e.node('Add', [e.v(data), n('sum')], [e.out(y)], {}, y.name);
+      return;
+    }
     let ix = e.v(idx);
     if (upd.rank > 1) {
       const col = `${y.name}/indices_col`;

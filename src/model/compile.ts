@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ADAM_M_PREFIX, ADAM_V_PREFIX, NEXT_PREFIX, OPSET, numel, signature, toOnnx, type Dim, type DType, type StepGraph } from '../graph';
+import { ADAM_M_PREFIX, ADAM_V_PREFIX, NEXT_PREFIX, OPSET, numel, signature, toOnnx, type Dim, type DType, type OnnxTarget, type StepGraph } from '../graph';
 import type { Spec } from '../../dsl/schema';
 import { UserError } from '../../dsl/errors';
 import { writeFileAtomic } from '../files';
@@ -67,7 +67,7 @@ export interface CompiledGraphs {
  * Builds and emits the train-step, eval and forward graphs. `docString` goes into every ONNX file
  * (the spec name and hash for `compile`; a cache key where graphs are shared between runs).
  */
-export function compileGraphs(spec: Spec, docString: string): CompiledGraphs {
+export function compileGraphs(spec: Spec, docString: string, target: OnnxTarget = 'any'): CompiledGraphs {
   const m = modelDims(spec.model);
   const built = buildModelGraphs(spec);
   const sgs: Record<GraphKey, StepGraph> = { train_step: built.trainStep, eval: built.eval, forward: built.forward };
@@ -75,7 +75,7 @@ export function compileGraphs(spec: Spec, docString: string): CompiledGraphs {
   const graphs = {} as Manifest['graphs'];
   for (const key of GRAPH_KEYS) {
     const sg = sgs[key];
-    bytes[key] = toOnnx(sg.graph, { params: 'inputs', docString });
+    bytes[key] = toOnnx(sg.graph, { params: 'inputs', docString, target });
     const s = signature(sg.graph, { params: 'inputs' });
     graphs[key] = { file: `${key}.onnx`, bytes: bytes[key].length, inputs: s.inputs, outputs: s.outputs, metrics: sg.metrics };
   }

@@ -15,6 +15,7 @@ import { canonicalJSON } from '../../dsl/canonical';
 import type { Spec } from '../../dsl/schema';
 import { writeFileAtomic } from '../files';
 import { compileGraphs, GRAPH_KEYS, type CompiledGraphs } from '../model/compile';
+import type { Backend } from '../runtime/device';
 
 let compilerDigest: string | undefined;
 
@@ -30,11 +31,14 @@ function compilerFingerprint(): string {
   return (compilerDigest = h.digest('hex'));
 }
 
-/** The spec parts the graphs are a function of. */
-export function graphKey(spec: Spec): string {
+/**
+ * The spec parts the graphs are a function of, and the backend they are emitted for (the CPU and
+ * WebGPU need different scatter ops for a deterministic embedding gradient).
+ */
+export function graphKey(spec: Spec, backend: Backend): string {
   const { init: _init, ...model } = spec.model;
   const { lr: _lr, schedule: _schedule, ...optimizer } = spec.optimizer;
-  const inputs = { model, optimizer, batch: spec.train.batch, seq_len: spec.data.seq_len, compiler: compilerFingerprint() };
+  const inputs = { model, optimizer, batch: spec.train.batch, seq_len: spec.data.seq_len, backend, compiler: compilerFingerprint() };
   return createHash('sha256').update(canonicalJSON(inputs)).digest('hex').slice(0, 32);
 }
 
@@ -45,10 +49,10 @@ export interface CachedGraphs {
   ms: number;
 }
 
-/** The spec's compiled graphs, from the cache when another run compiled them already. */
-export function cachedGraphs(spec: Spec, cacheDir: string): CachedGraphs {
+/** The spec's compiled graphs for `backend`, from the cache when another run compiled them already. */
+export function cachedGraphs(spec: Spec, cacheDir: string, backend: Backend): CachedGraphs {
   const t0 = performance.now();
-  const key = graphKey(spec);
+  const key = graphKey(spec, backend);
   const dir = path.join(cacheDir, 'graphs', key);
   const meta = path.join(dir, 'graphs.json');
   try {
@@ -63,7 +67,7 @@ export function cachedGraphs(spec: Spec, cacheDir: string): CachedGraphs {
   } catch {
     // absent or damaged: compile and (re)write it
   }
-  const compiled = compileGraphs(spec, `chamlab graphs ${key}`);
+  const compiled = compileGraphs(spec, `chamlab graphs ${key}`, backend);
   for (const k of GRAPH_KEYS) writeFileAtomic(path.join(dir, compiled.graphs[k].file), compiled.bytes[k]);
   const { bytes: _bytes, ...rest } = compiled;
   // graphs.json last: its presence means every file it lists is complete.

@@ -228,11 +228,11 @@ class Run {
         onProgress: (phase, done, total) => this.emit({ type: 'phase', phase, done, total }),
       });
       this.writeTokenizers();
-      this.emit({ type: 'phase', phase: 'graphs' });
-      const graphs = cachedGraphs(spec, cacheDir);
-      writeGraphs(this.file(RUN_FILES.graphs), graphs.compiled, graphManifest(spec, this.src.hash, graphs.compiled, { shapesOnly: true, weights: null }));
       const { backend, reason } = await chooseBackend(spec.train.device);
       this.summary.backend = backend;
+      this.emit({ type: 'phase', phase: 'graphs' });
+      const graphs = cachedGraphs(spec, cacheDir, backend);
+      writeGraphs(this.file(RUN_FILES.graphs), graphs.compiled, graphManifest(spec, this.src.hash, graphs.compiled, { shapesOnly: true, weights: null }));
 
       this.emit({ type: 'phase', phase: 'trainer' });
       const trainer = await Trainer.create({

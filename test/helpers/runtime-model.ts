@@ -27,6 +27,8 @@ export interface TinyOptions {
   seq?: number;
   dropout?: number;
   lr?: number;
+  /** The provider the graphs are emitted for ('any' by default; see OnnxOptions.target). */
+  target?: 'any' | 'cpu' | 'webgpu';
 }
 
 export function tinySpec(o: TinyOptions = {}): Spec {
@@ -59,8 +61,8 @@ export function tinyModel(o: TinyOptions = {}): TinyModel {
   const batches = bigramBatches({ vocab: V, batch: B, seq: S, keep: 0.85, successor: (i) => (i * 5 + 1) % V, seed: 9_000_011 });
   return {
     spec,
-    trainStep: toOnnx(graphs.trainStep.graph),
-    evalGraph: toOnnx(graphs.eval.graph),
+    trainStep: toOnnx(graphs.trainStep.graph, { target: o.target }),
+    evalGraph: toOnnx(graphs.eval.graph, { target: o.target }),
     weights: initWeights(m, spec.train.seed),
     batches,
   };

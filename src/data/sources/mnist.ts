@@ -85,7 +85,9 @@ export function mnistPairs(resolution: number, holdout: number): { train: DocLis
     length: idx.length,
     get(i) {
       const dg = p.digits[idx[i]];
-      const caption = CAPTIONS[idx[i] % CAPTIONS.length](dg.label);
+      // By sample number, not pool position: the pool interleaves classes with period 10, so the
+      // position modulo the template count would give even and odd digits disjoint templates.
+      const caption = CAPTIONS[dg.sample % CAPTIONS.length](dg.label);
       return { kind: 'pair', image: digitRef(dg, resolution), caption };
     },
   });
