@@ -79,14 +79,14 @@ test('sweep-plan --json: [{hash, overrides, spec}], members without sweep', () =
   const r = chamlab('sweep-plan', 'experiments/ablate-qknorm-lr.yaml', '--json');
   assert.equal(r.code, 0, r.err);
   const members = JSON.parse(r.out);
-  assert.equal(members.length, 16);
+  assert.equal(members.length, 12);
   for (const m of members) {
     assert.deepEqual(Object.keys(m).sort(), ['hash', 'overrides', 'spec']);
     assert.equal(m.spec.sweep, undefined);
     assert.equal(m.spec.optimizer.lr, m.overrides['optimizer.lr']);
   }
   const text = chamlab('sweep-plan', 'experiments/ablate-dropout.yaml');
-  assert.match(text.out, /^2 member\(s\) of experiments\/ablate-dropout\.yaml\n/);
+  assert.match(text.out, /^12 member\(s\) of experiments\/ablate-dropout\.yaml\n/);
 });
 
 test('schema prints the JSON Schema', () => {
