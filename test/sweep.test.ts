@@ -20,7 +20,7 @@ import { memberRecord, sweepProgress, writeState } from '../src/sweep/state';
 import { runSweep } from '../src/sweep/run';
 
 const SPEC = `name: unit
-model: { vocab: { text: 256, image: 512 }, d_model: 32, layers: 1, heads: 2, max_seq_len: 32 }
+model: { vocab: { text: 320, image: 512 }, d_model: 32, layers: 1, heads: 2, max_seq_len: 32 }
 data:
   seq_len: 32
   sources: { t: { kind: text, origin: "builtin:moby-dick" } }

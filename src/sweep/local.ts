@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RunEvent } from '../runs/events';
 import { prepareNativeEnv } from '../runtime/env';
@@ -38,6 +39,9 @@ export async function runLocal(dir: string, todo: number[], opts: LocalOptions, 
   // the worker is checkpointing): wait for it, then run the member here.
   const waiting = new Set<number>();
   let stopping = false;
+  // The first worker runs alone until its set-up is done (its 'start' event): members that share a
+  // tokenizer or a compiled graph then find it in the cache instead of all building it at once.
+  let warm = false;
 
   const env = prepareNativeEnv({ ...process.env });
   return new Promise<void>((resolve) => {
@@ -58,10 +62,16 @@ export async function runLocal(dir: string, todo: number[], opts: LocalOptions, 
       active.set(index, child);
       let sawOutcome = false;
       child.on('message', (m: WorkerMessage) => {
-        if (m.type === 'event') hooks.onEvent(index, m.event);
-        else if (m.type === 'outcome') sawOutcome = true;
+        if (m.type === 'event') {
+          hooks.onEvent(index, m.event);
+          if (!warm && (m.event.type === 'start' || m.event.type === 'step')) {
+            warm = true;
+            pump();
+          }
+        } else if (m.type === 'outcome') sawOutcome = true;
       });
       child.on('exit', (code, signal) => {
+        warm = true;
         active.delete(index);
         if (!sawOutcome) recordDeath(dir, index, child.pid ?? 0, code, signal);
         hooks.onExit(index);
@@ -71,7 +81,7 @@ export async function runLocal(dir: string, todo: number[], opts: LocalOptions, 
       hooks.onStart(index);
     };
     const pump = () => {
-      while (!stopping && active.size < opts.jobs && queue.length > 0) {
+      while (!stopping && active.size < (warm ? opts.jobs : 1) && queue.length > 0) {
         const index = queue.shift()!;
         const o = readOutcome(dir, index);
         if (o?.status === 'running' && o.pid !== process.pid && workerAlive(o.pid, o.host)) waiting.add(index);
@@ -122,7 +132,7 @@ function recordDeath(dir: string, index: number, pid: number, code: number | nul
     status: killed ? 'interrupted' : 'failed',
     error: killed ? `worker killed by ${signal}` : `worker exited with code ${code}${tail ? `: ${tail}` : ''}`,
     pid,
-    host: prev?.host ?? require('node:os').hostname(),
+    host: prev?.host ?? os.hostname(),
     slurm_task: null,
     started_at: prev?.started_at ?? new Date().toISOString(),
     ended_at: new Date().toISOString(),

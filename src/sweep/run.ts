@@ -214,7 +214,8 @@ async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracke
         emit({ type: 'member-start', index: i, record: { ...m } });
       } else if (m.status !== 'running' && m.status !== 'pending' && (before[i] === 'running' || before[i] === 'pending')) {
         tracker.settle(i);
-        appendLog(dir, `${memberLine(m)}${m.slurm_state ? ` (Slurm ${m.slurm_state})` : ''}`);
+        const ended = m.slurm_state !== null && !slurmActive(m);
+        appendLog(dir, `${memberLine(m)}${ended ? ` (Slurm ${m.slurm_state})` : ''}`);
         emit({ type: 'member-end', index: i, record: { ...m } });
       }
     }

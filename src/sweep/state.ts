@@ -89,7 +89,14 @@ export function memberRecord(dir: string, prev: SweepMemberRecord, slurm?: Slurm
   }
   if (slurm !== undefined) {
     rec.slurm_task = slurm?.task ?? rec.slurm_task;
-    rec.slurm_state = slurm?.state ?? (rec.slurm_task ? 'CANCELLED' : null);
+    if (slurm) rec.slurm_state = slurm.state;
+    else if (rec.slurm_task) {
+      // Slurm knows nothing of the task. One that never started (no worker wrote its outcome) was
+      // cancelled while pending: Slurm keeps no record of that. One that ran has just left squeue
+      // and is not in sacct yet (or there is no accounting): its state is not known right now.
+      const ran = outcome?.slurm_task === rec.slurm_task;
+      rec.slurm_state = !ran ? 'CANCELLED' : rec.slurm_state && !SLURM_ACTIVE.has(rec.slurm_state) ? rec.slurm_state : null;
+    }
   }
   if (outcome?.slurm_task && !rec.slurm_task) rec.slurm_task = outcome.slurm_task;
 
