@@ -59,11 +59,20 @@ test('local sweep: SIGTERM, then kill -9, then the same command finishes; every 
     assert.ok(m.final_eval_loss !== null && Number.isFinite(m.final_eval_loss));
     assert.ok(m.tokens_per_s !== null && m.tokens_per_s > 0);
   }
+  // the interrupted members were resumed (a second process trained in their folders), not restarted
+  const attempts = final.members.map((m) => JSON.parse(fs.readFileSync(path.join(dir, m.run_dir, 'summary.json'), 'utf8')).attempts as number);
+  for (const m of stopped) assert.ok(attempts[m.index] >= 2, `member ${m.index} was interrupted but trained in one process`);
   // one line per member as it ends
   for (const m of final.members.filter((x) => after1.members[x.index].status !== 'finished')) assert.match(r3.stderr, new RegExp(`member ${m.index} \\[.*\\] finished`));
   const log = fs.readFileSync(path.join(dir, SWEEP_FILES.log), 'utf8');
   assert.match(log, /created: 4 members/);
   assert.match(log, /done: 4 finished/);
+
+  // The members share one tokenizer and one compiled graph set (lr and seed are graph inputs):
+  // every worker used the same cache, and each was built once.
+  const cache = p.env.CHAMLAB_CACHE!;
+  assert.equal(fs.readdirSync(path.join(cache, 'graphs')).length, 1, 'one compiled graph set for the four members');
+  assert.equal(fs.readdirSync(cache).filter((f) => f.startsWith('bpe-')).length, 1, 'one trained tokenizer');
 
   // Nothing left to do: a rerun trains nothing and says so.
   const r4 = await cliDone(p, args);
