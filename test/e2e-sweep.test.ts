@@ -9,9 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readOutcome } from '../src/sweep/state';
+import { memberRecord, readOutcome } from '../src/sweep/state';
 import { SWEEP_FILES } from '../src/sweep/layout';
-import { alive, assertSameAsTrainedAlone, cli, cliDone, makeProject, metricRows, state, sweepDir, waitFor } from './helpers/sweep-fixture';
+import { alive, assertSameAsTrainedAlone, cli, cliDone, freezeWorkers, makeProject, state, sweepDir, waitFor } from './helpers/sweep-fixture';
 
 const GRID = `sweep:
   grid:
@@ -20,50 +20,51 @@ const GRID = `sweep:
 `;
 
 test('local sweep: SIGTERM, then kill -9, then the same command finishes; every member equals chamlab train alone', async () => {
-  const p = makeProject({ name: 'e2e-sweep', steps: 18, sweep: GRID });
+  const p = makeProject({ name: 'e2e-sweep', steps: 60, sweep: GRID });
   const args = ['sweep', p.file, '--jobs', '2', '--out', p.out];
 
-  // 1. SIGTERM while members train: the workers checkpoint, the command exits 130.
+  // 1. SIGTERM while members 0 and 1 train (their workers frozen at step 3 so that the signal lands
+  //    mid-run however fast the micro model is): the workers checkpoint, the command exits 130.
   const first = cli(p, args);
   const dir = await waitFor('the sweep folder', 60_000, () => sweepDir(p));
-  await waitFor('a member 4 steps in', 120_000, () => [0, 1].some((i) => metricRows(dir, i) >= 4));
+  const frozen1 = await freezeWorkers(dir, [0, 1], 3);
   first.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  for (const pid of frozen1.values()) process.kill(pid, 'SIGCONT');
   const r1 = await first.done;
   assert.equal(r1.code, 130, r1.stderr);
   const after1 = state(dir);
-  const stopped = after1.members.filter((m) => m.status === 'interrupted');
-  assert.ok(stopped.length >= 1, `no member interrupted after SIGTERM: ${JSON.stringify(after1.members.map((m) => m.status))}`);
-  assert.ok(after1.members.every((m) => m.status !== 'running' && m.status !== 'failed'));
-  assert.match(r1.stderr, /interrupted/);
+  assert.deepEqual(after1.members.map((m) => m.status), ['interrupted', 'interrupted', 'pending', 'pending']);
+  for (const m of after1.members.slice(0, 2)) assert.ok(m.steps_done >= 3 && m.steps_done < 60, `member ${m.index} at step ${m.steps_done}`);
+  assert.match(r1.stderr, /member 0 \[.*\] interrupted/);
 
-  // 2. kill -9 of the sweep process: its workers notice, checkpoint and stop by themselves.
+  // 2. kill -9 of the sweep process while member 2 trains: its workers notice, checkpoint and stop.
   const second = cli(p, args);
-  const before = after1.members.map((_, i) => metricRows(dir, i));
-  await waitFor('progress after the restart', 120_000, () => after1.members.some((_, i) => metricRows(dir, i) >= before[i] + 3));
-  const workers = state(dir)
-    .members.map((m) => readOutcome(dir, m.index))
-    .filter((o) => o?.status === 'running')
-    .map((o) => o!.pid);
-  assert.ok(workers.length >= 1, 'no worker running when the sweep process was killed');
+  const frozen2 = await freezeWorkers(dir, [2], 3);
+  const orphans = [0, 1, 2, 3].map((i) => readOutcome(dir, i)).filter((o) => o?.status === 'running').map((o) => o!.pid);
   second.child.kill('SIGKILL');
   await second.done;
-  await waitFor('orphaned workers to stop', 60_000, () => workers.every((pid) => !alive(pid)));
+  for (const pid of frozen2.values()) process.kill(pid, 'SIGCONT');
+  await waitFor('orphaned workers to stop', 60_000, () => orphans.every((pid) => !alive(pid)));
+  assert.equal(readOutcome(dir, 2)?.status, 'interrupted', 'the orphaned worker checkpointed and recorded that it was interrupted');
 
   // 3. The same command finishes the sweep.
+  // (as the members' files say: sweep.json was last written by the killed process)
+  const before3 = state(dir).members.map((m) => memberRecord(dir, m).status);
   const r3 = await cliDone(p, args);
   assert.equal(r3.code, 0, r3.stderr);
   const final = state(dir);
   assert.deepEqual(final.members.map((m) => m.status), ['finished', 'finished', 'finished', 'finished']);
   for (const m of final.members) {
-    assert.equal(m.steps_done, 18);
+    assert.equal(m.steps_done, 60);
     assert.ok(m.final_eval_loss !== null && Number.isFinite(m.final_eval_loss));
     assert.ok(m.tokens_per_s !== null && m.tokens_per_s > 0);
   }
   // the interrupted members were resumed (a second process trained in their folders), not restarted
   const attempts = final.members.map((m) => JSON.parse(fs.readFileSync(path.join(dir, m.run_dir, 'summary.json'), 'utf8')).attempts as number);
-  for (const m of stopped) assert.ok(attempts[m.index] >= 2, `member ${m.index} was interrupted but trained in one process`);
+  assert.ok(attempts[0] >= 2 && attempts[1] >= 2 && attempts[2] >= 2, `members 0-2 were interrupted mid-run and resumed: attempts ${attempts}`);
   // one line per member as it ends
-  for (const m of final.members.filter((x) => after1.members[x.index].status !== 'finished')) assert.match(r3.stderr, new RegExp(`member ${m.index} \\[.*\\] finished`));
+  for (const m of final.members.filter((x) => before3[x.index] !== 'finished')) assert.match(r3.stderr, new RegExp(`member ${m.index} \\[.*\\] finished`));
   const log = fs.readFileSync(path.join(dir, SWEEP_FILES.log), 'utf8');
   assert.match(log, /created: 4 members/);
   assert.match(log, /done: 4 finished/);

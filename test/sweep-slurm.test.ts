@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readOutcome } from '../src/sweep/state';
-import { alive, assertSameAsTrainedAlone, cliDone, makeProject, metricRows, sh, state, sweepDir, waitFor } from './helpers/sweep-fixture';
+import { alive, assertSameAsTrainedAlone, cliDone, freezeWorkers, makeProject, sh, state, sweepDir, waitFor } from './helpers/sweep-fixture';
 
 /** The client environment of a running cluster: SLURM_CONF from the environment or slurm-local.sh's env.sh. */
 function clusterEnv(): { env: NodeJS.ProcessEnv } | { why: string } {
@@ -41,7 +41,7 @@ if (skip) {
 
 test('Slurm sweep: scancel --signal=TERM, a hard kill and a requeue; the rerun completes with identical metrics', { skip: skip ? `SKIPPED: ${skip}` : false }, async () => {
   const env = (cluster as { env: NodeJS.ProcessEnv }).env;
-  const p = makeProject({ name: 'slurm-sweep', steps: 24, sweep: 'sweep:\n  grid:\n    optimizer.lr: [1.0e-3, 2.0e-3, 3.0e-3]\n' });
+  const p = makeProject({ name: 'slurm-sweep', steps: 60, sweep: 'sweep:\n  grid:\n    optimizer.lr: [1.0e-3, 2.0e-3, 3.0e-3]\n' });
   p.env = { ...p.env, SLURM_CONF: env.SLURM_CONF };
   const args = ['sweep', p.file, '--executor', 'slurm', '--out', p.out, '--cpus-per-task', '1'];
 
@@ -53,21 +53,25 @@ test('Slurm sweep: scancel --signal=TERM, a hard kill and a requeue; the rerun c
   assert.equal(state(dir).slurm_job, job, 'the job id is recorded in sweep.json');
   assert.deepEqual(state(dir).members.map((m) => m.slurm_task), [`${job}_0`, `${job}_1`, `${job}_2`]);
 
-  // Two tasks run at once on the 2-CPU node; stop both mid-run.
-  await waitFor('members 0 and 1 training', 120_000, () => metricRows(dir, 0) >= 4 && metricRows(dir, 1) >= 4);
+  // Two tasks run at once on the 2-CPU node. Their workers are frozen at step 3 (SIGSTOP) so that
+  // what follows lands mid-run however fast the micro model trains.
+  const frozen = await freezeWorkers(dir, [0, 1], 3);
+  // Member 0: scancel --signal=TERM (pending while frozen, handled once it continues).
   sh('scancel', ['--signal=TERM', `${job}_0`], p.env);
-  const victim = readOutcome(dir, 1);
-  assert.ok(victim && victim.status === 'running' && victim.slurm_task === `${job}_1`, JSON.stringify(victim));
-  process.kill(victim.pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 500));
+  process.kill(frozen.get(0)!, 'SIGCONT');
+  // Member 1: a hard kill of its worker.
+  assert.equal(readOutcome(dir, 1)?.slurm_task, `${job}_1`);
+  process.kill(frozen.get(1)!, 'SIGKILL');
   await waitFor('member 0 to checkpoint and stop', 60_000, () => readOutcome(dir, 0)?.status === 'interrupted');
-  await waitFor('the killed worker to be gone', 30_000, () => !alive(victim.pid));
+  await waitFor('the killed worker to be gone', 30_000, () => !alive(frozen.get(1)!));
 
-  // Member 2 starts in the freed slot; Slurm requeues it mid-run (its worker gets SIGTERM,
+  // Member 2 starts in a freed slot; Slurm requeues it mid-run (its worker gets SIGTERM,
   // checkpoints, and the task goes back to the queue with a begin time, moved to now here).
-  await waitFor('member 2 training', 120_000, () => metricRows(dir, 2) >= 4);
-  const first2 = readOutcome(dir, 2)!;
+  const frozen2 = await freezeWorkers(dir, [2], 3);
   sh('scontrol', ['requeue', `${job}_2`], p.env);
-  await waitFor('member 2 requeued', 60_000, () => readOutcome(dir, 2)?.status === 'interrupted' && !alive(first2.pid));
+  process.kill(frozen2.get(2)!, 'SIGCONT');
+  await waitFor('member 2 requeued', 60_000, () => readOutcome(dir, 2)?.status === 'interrupted' && !alive(frozen2.get(2)!));
   await waitFor('member 2 back in the queue', 60_000, () => new RegExp(`^${job}_2 PENDING BeginTime`, 'm').test(sh('squeue', ['-h', '-r', '-j', job!, '-o', '%i %T %r'], p.env)));
   // Slurm holds a requeued task back for a while (its credential is revoked for the old run): wait
   // a little, then let it start now instead of after the usual two minutes.

@@ -112,7 +112,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  const send = process.send ? (m: WorkerMessage) => process.connected && process.send!(m) : null;
+  // A parent killed with kill -9 makes a send fail (EPIPE) before 'disconnect' arrives: with a
+  // callback the failure is handed to it instead of crashing the worker mid-checkpoint.
+  const send = process.send ? (m: WorkerMessage) => process.connected && process.send!(m, undefined, {}, () => {}) : null;
   // The local executor gone (kill -9): nobody drives the sweep any more; stop cleanly so that the
   // next invocation resumes from this checkpoint.
   process.on('disconnect', () => onSignal('parent gone'));

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TIMING_FIELDS, fromJsonLine, RUN_FILES } from '../../src/runs/layout';
 import { readSweepState, memberRunDir, type SweepState } from '../../src/sweep/layout';
+import { readOutcome } from '../../src/sweep/state';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'chamlab.js');
@@ -23,7 +24,7 @@ data:
   sources: { t: { kind: text, origin: ORIGIN } }
   stages: [{ name: s, share: 1, weights: { t: 1 } }]
 optimizer: { lr: 1.0e-3, schedule: { warmup: 2, final_lr: "=optimizer.lr / 10" } }
-train: { steps: STEPS, batch: 2, eval_every: 6, eval_batches: 1, checkpoint_every: 3, divergence: { loss_above: 12 } }
+train: { steps: STEPS, batch: 2, eval_every: 20, eval_batches: 1, checkpoint_every: 5, divergence: { loss_above: 12 } }
 `;
 
 export interface Project {
@@ -149,6 +150,30 @@ export async function assertSameAsTrainedAlone(p: Project, dir: string, index: n
   const ea = rowsWithoutTiming(path.join(swept, RUN_FILES.eval), ['ms']);
   const eb = rowsWithoutTiming(path.join(solo, RUN_FILES.eval), ['ms']);
   assert.deepStrictEqual(ea, eb, `member ${index}: eval.jsonl differs from the member trained alone`);
+}
+
+/**
+ * Freezes the worker of each member in `indices` (SIGSTOP) as soon as it has written `rows` metric
+ * rows, so that a test can interrupt it mid-run however fast the micro model trains; resolves with
+ * the frozen pids by member once all are frozen. Continue them with SIGCONT.
+ */
+export async function freezeWorkers(dir: string, indices: number[], rows: number, ms = 180_000): Promise<Map<number, number>> {
+  const frozen = new Map<number, number>();
+  await waitFor(`members ${indices.join(', ')} to reach ${rows} steps`, ms, () => {
+    for (const i of indices) {
+      if (frozen.has(i)) continue;
+      const o = readOutcome(dir, i);
+      if (o?.status !== 'running' || metricRows(dir, i) < rows) continue;
+      try {
+        process.kill(o.pid, 'SIGSTOP');
+        frozen.set(i, o.pid);
+      } catch {
+        // it exited meanwhile (finished): the test's own assertions will say so
+      }
+    }
+    return frozen.size === indices.length;
+  });
+  return frozen;
 }
 
 /** Whether a process is alive. */
