@@ -78,8 +78,13 @@ test('Slurm sweep: scancel --signal=TERM, a hard kill and a requeue; the rerun c
   await new Promise((r) => setTimeout(r, 2000));
   sh('scontrol', ['update', `JobId=${job}_2`, 'StartTime=now'], p.env);
 
-  // Slurm's own view, in the status command.
-  const st = await cliDone(p, ['sweep', 'status', dir]);
+  // Slurm's own view, in the status command (sacct records a task's end up to ~1.3 s after squeue
+  // lets go of it; until then its state is unknown and shown as '-').
+  let st = await cliDone(p, ['sweep', 'status', dir]);
+  for (let i = 0; i < 20 && !/^0 .*interrupted\s+FAILED/m.test(st.stdout); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    st = await cliDone(p, ['sweep', 'status', dir]);
+  }
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /^0 .*interrupted\s+FAILED/m, st.stdout);
   assert.match(st.stdout, new RegExp(`Slurm job ${job}`));
