@@ -3,6 +3,7 @@
  * gains against running the same members one after another in one process with all threads.
  *
  *   node dist/bench/sweep.js [--config tiny] [--steps N] [--jobs J] [--pairs P] [--json] [--markdown] [--save FILE]
+ *                            [--from FILE]   (print a saved result, e.g. with --markdown)
  *   npm run bench -- --sweep [same options]
  *
  * - Members: 4 (learning rate 3e-4 and 1e-3, seeds 0 and 1) of the benchmark's tiny spec (d 256,
@@ -21,6 +22,8 @@
  *   builds the shared tokenizer and graphs), training (start -> final status) and teardown (final
  *   status -> the worker's exit). The sweep machinery's overhead per member is its process start plus
  *   teardown plus the set-up beyond what the same member's set-up took in-process.
+ * - Step times (median graph ms per training step) separate the training itself from everything
+ *   around it: the step-rate ratio is J concurrent sweep steps against J sequential ones.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -42,6 +45,8 @@ export interface SweepBenchArgs {
   json: boolean;
   markdown: boolean;
   save: string | null;
+  /** Print a result saved with --save instead of measuring. */
+  from: string | null;
 }
 
 /** Event times of one member, seconds from when its side started it. */
@@ -56,6 +61,8 @@ export interface MemberTimes {
   /** Final status -> exit (sweep) or return (in-process). */
   teardown_s: number;
   tokens: number;
+  /** Median graph time of one training step (the step rows' ms), ms. */
+  step_ms: number;
 }
 
 export interface SideResult {
@@ -63,6 +70,8 @@ export interface SideResult {
   wall_s: number;
   tokens: number;
   tokens_per_s: number;
+  /** Median step time over all members' steps, ms. */
+  step_ms: number;
   members: MemberTimes[];
 }
 
@@ -85,7 +94,7 @@ export interface SweepBenchResult {
 }
 
 export function parseSweepBenchArgs(argv: string[]): SweepBenchArgs {
-  const a: SweepBenchArgs = { config: 'tiny', steps: 16, jobs: 2, pairs: 1, json: false, markdown: false, save: null };
+  const a: SweepBenchArgs = { config: 'tiny', steps: 16, jobs: 2, pairs: 1, json: false, markdown: false, save: null, from: null };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     const value = () => {
@@ -105,6 +114,7 @@ export function parseSweepBenchArgs(argv: string[]): SweepBenchArgs {
     else if (f === '--json') a.json = true;
     else if (f === '--markdown') a.markdown = true;
     else if (f === '--save') a.save = value();
+    else if (f === '--from') a.from = value();
     else throw new Error(`unknown option ${f}`);
   }
   configNamed(a.config);
@@ -129,13 +139,14 @@ function sweepInput(config: string, steps: number) {
 const now = () => performance.now() / 1000;
 
 class Clock {
-  readonly t: { begin: number; first?: number; start?: number; status?: number; end?: number; tokens: number }[] = [];
+  readonly t: { begin: number; first?: number; start?: number; status?: number; end?: number; tokens: number; ms: number[] }[] = [];
   begin(i: number) {
-    this.t[i] = { begin: now(), tokens: 0 };
+    this.t[i] = { begin: now(), tokens: 0, ms: [] };
   }
   event(i: number, e: RunEvent) {
     const t = this.t[i];
     t.first ??= now();
+    if (e.type === 'step') t.ms.push(e.row.ms);
     if (e.type === 'start') t.start = now();
     if (e.type === 'status' && e.status !== 'running') {
       t.status = now();
@@ -153,6 +164,7 @@ class Clock {
       train_s: (t.status ?? t.end ?? 0) - (t.start ?? t.begin),
       teardown_s: (t.end ?? 0) - (t.status ?? t.end ?? 0),
       tokens: t.tokens,
+      step_ms: median(t.ms),
     }));
   }
 }
@@ -191,7 +203,7 @@ async function swept(a: SweepBenchArgs, work: string): Promise<SideResult> {
 
 function side(name: SideResult['side'], wall: number, members: MemberTimes[]): SideResult {
   const tokens = members.reduce((s, m) => s + m.tokens, 0);
-  return { side: name, wall_s: wall, tokens, tokens_per_s: tokens / wall, members };
+  return { side: name, wall_s: wall, tokens, tokens_per_s: tokens / wall, step_ms: median(members.map((m) => m.step_ms)), members };
 }
 
 function log(a: SweepBenchArgs, msg: string) {
@@ -260,8 +272,19 @@ export function formatSweepBench(r: SweepBenchResult, markdown = false): string 
   out.push(...(markdown ? head.map((l) => `- ${l}`) : head), '');
   out.push(
     t(
-      ['pair', 'sequential tok/s', 'sweep tok/s', 'ratio', 'sequential wall (s)', 'sweep wall (s)'],
-      r.pairs.map((p, i) => [i + 1, fmt(p.sequential.tokens_per_s), fmt(p.sweep.tokens_per_s), `${p.ratio.toFixed(2)}x`, fmt(p.sequential.wall_s, 1), fmt(p.sweep.wall_s, 1)]),
+      ['pair', 'sequential tok/s', 'sweep tok/s', 'ratio', 'sequential wall (s)', 'sweep wall (s)', 'step ms, sequential', `step ms, sweep (${s.jobs} at once)`, 'step-rate ratio'],
+      r.pairs.map((p, i) => [
+        i + 1,
+        fmt(p.sequential.tokens_per_s),
+        fmt(p.sweep.tokens_per_s),
+        `${p.ratio.toFixed(2)}x`,
+        fmt(p.sequential.wall_s, 1),
+        fmt(p.sweep.wall_s, 1),
+        fmt(p.sequential.step_ms),
+        fmt(p.sweep.step_ms),
+        // training steps alone: J concurrent steps of sweep_ms against one of sequential_ms each
+        `${((s.jobs * p.sequential.step_ms) / p.sweep.step_ms).toFixed(2)}x`,
+      ]),
     ),
   );
   out.push('', `aggregate tokens/s ratio, sweep / sequential: ${r.ratio_median.toFixed(2)}x (median of ${r.pairs.length}; goal >= 0.9)`, '');
@@ -288,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench sweep: ${(e as Error).message}\n`);
     return 2;
   }
-  const r = await runSweepBench(a);
+  const r = a.from ? (JSON.parse(fs.readFileSync(a.from, 'utf8')) as SweepBenchResult) : await runSweepBench(a);
   if (a.save) fs.writeFileSync(a.save, JSON.stringify(r, null, 2) + '\n');
   process.stdout.write(a.json ? JSON.stringify(r, null, 2) + '\n' : formatSweepBench(r, a.markdown) + '\n');
   return 0;
