@@ -17,7 +17,7 @@ import { memberOutcomeFile, memberRunDir, readSweepState, SWEEP_FILES, type Memb
 import { openSweepFolder, planMember, planSweepInput, readPlan } from '../src/sweep/plan';
 import { arraySpec, firstWord, parseArrayTaskId } from '../src/sweep/slurm';
 import { memberRecord, sweepProgress, writeState } from '../src/sweep/state';
-import { runSweep } from '../src/sweep/run';
+import { runSweep, sweepStatus } from '../src/sweep/run';
 
 const SPEC = `name: unit
 model: { vocab: { text: 320, image: 512 }, d_model: 32, layers: 1, heads: 2, max_seq_len: 32 }
@@ -206,4 +206,25 @@ test('sweep lock: a second process driving the same sweep folder is refused', as
   // held by a live process (this one, as if another sweep command ran here)
   fs.writeFileSync(path.join(sd, SWEEP_FILES.lock), toJsonLine({ pid: process.pid, host: os.hostname(), started_at: 'now' }));
   await assert.rejects(runSweep(file, { out, jobs: 1 }), /another process \(pid \d+, since now\) drives this sweep/);
+});
+
+test('Slurm executor without sbatch: says how to install or point at Slurm, before planning anything', async () => {
+  const { dir, file } = project();
+  const saved = process.env.PATH;
+  process.env.PATH = path.join(dir, 'no-such-bin');
+  try {
+    await assert.rejects(runSweep(file, { out: path.join(dir, 'runs'), executor: 'slurm' }), (e: unknown) => {
+      assert.ok(isUserError(e));
+      assert.match((e as Error).message, /sbatch not found on PATH.*apt-get install slurm-client.*SLURM_CONF.*scripts\/slurm-local\.sh start/);
+      return true;
+    });
+  } finally {
+    process.env.PATH = saved;
+  }
+  assert.equal(fs.existsSync(path.join(dir, 'runs')), false);
+});
+
+test('sweep status of a folder that is not a sweep folder is a user error naming it', async () => {
+  const { dir } = project();
+  await assert.rejects(sweepStatus(dir), (e: unknown) => isUserError(e) && (e as Error).message.startsWith(dir) && /not a sweep folder/.test((e as Error).message));
 });
