@@ -230,7 +230,11 @@ async function status(args: string[]): Promise<number> {
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   const lines = [fmt(head), ...rows.map(fmt)];
   for (const m of state.members) if (m.error && (m.status === 'failed' || m.status === 'interrupted' || m.status === 'diverged')) lines.push(`member ${m.index} ${m.status}: ${m.error}`);
-  if (state.slurm_job) lines.push(`Slurm job ${state.slurm_job}${slurm === 'no-client' ? " (squeue not on PATH here: Slurm's state unknown)" : ''}`);
+  if (state.slurm_job)
+    lines.push(
+      `Slurm job ${state.slurm_job}` +
+        (slurm === 'no-client' ? " (squeue not on PATH here: Slurm's state unknown)" : typeof slurm === 'object' ? ` (Slurm did not answer: ${slurm.error})` : ''),
+    );
   lines.push(summaryLine(state));
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -10,12 +10,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UserError } from '../../dsl/errors';
+import { isUserError, UserError } from '../../dsl/errors';
 import { defaultCacheDir } from '../data/cache';
 import { fromJsonLine, toJsonLine } from '../runs/layout';
 import { readSummary } from '../runs/read';
 import type { SweepEvent, SweepListener, SweepProgress } from './events';
-import { memberRunDir, SWEEP_FILES, type SweepLock, type SweepMemberRecord, type SweepState } from './layout';
+import { memberRunDir, readSweepState, SWEEP_FILES, type SweepLock, type SweepMemberRecord, type SweepState } from './layout';
 import { runLocal } from './local';
 import { openSweepFolder, planSweepInput, readPlan, type SweepInput } from './plan';
 import { isActive, onPath, queryTasks, requireSlurm, submitArray, type SlurmOptions } from './slurm';
@@ -63,7 +63,11 @@ export async function runSweep(input: SweepInput, options: SweepOptions = {}): P
   const release = takeLock(dir);
   try {
     if (created) appendLog(dir, `created: ${state.members.length} members of ${planned.file ?? state.name}${planned.overrides.length ? ` with ${planned.overrides.join(' ')}` : ''}`);
-    await refreshWithSlurm(dir, state);
+    const first = await refreshWithSlurm(dir, state);
+    if (typeof first.slurm === 'object') {
+      // Without Slurm's answer a queued member would look pending and be started twice.
+      throw new UserError(`cannot ask Slurm about this sweep's earlier job: ${first.slurm.error}`, dir);
+    }
     // Members queued or running in a Slurm job (an earlier invocation's) are that job's; a member
     // running in a local worker of an earlier invocation (its sweep process killed) is waited for.
     const todo = state.members
@@ -193,9 +197,16 @@ async function driveSlurm(dir: string, state: SweepState, todo: number[], option
 async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracker, pollMs: number, signal: AbortSignal | undefined, emit: (e: SweepEvent) => void) {
   const tails = new Map<number, MetricsTail>();
   let quietSince: number | null = null;
+  let slurmTrouble = false;
   for (;;) {
     const before = state.members.map((m) => m.status);
-    const changed = await refreshWithSlurm(dir, state);
+    const refreshed = await refreshWithSlurm(dir, state);
+    const changed = refreshed.changed;
+    if (typeof refreshed.slurm === 'object') {
+      // A controller that does not answer for a moment must not end the wait: keep polling.
+      if (!slurmTrouble) emit({ type: 'log', level: 'warn', message: `Slurm did not answer (${refreshed.slurm.error}); still waiting` });
+      slurmTrouble = true;
+    } else slurmTrouble = false;
     for (const m of state.members) {
       if (m.status === 'running' || before[m.index] === 'running') {
         let tail = tails.get(m.index);
@@ -222,7 +233,7 @@ async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracke
     if (changed.length) writeState(dir, state);
     emit({ type: 'progress', progress: tracker.progress() });
     const active = state.members.some((m) => m.slurm_state !== null && isActive({ task: '', state: m.slurm_state, exit: null }));
-    if (!active) {
+    if (!active && !slurmTrouble) {
       // sacct records arrive up to ~1.3 s after squeue forgets a task: one more look after that.
       quietSince ??= Date.now();
       if (Date.now() - quietSince > 2500) return;
@@ -237,15 +248,22 @@ async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracke
 
 /**
  * Refreshes every member from its files, with Slurm's view for those that have a task (when the
- * Slurm client is here). Returns the changed indices.
+ * Slurm client is here). Returns the changed indices, and `slurm`: whether Slurm answered (false:
+ * it was asked and failed, e.g. an unreachable controller; the members' files were read anyway).
  */
-export async function refreshWithSlurm(dir: string, state: SweepState): Promise<number[]> {
+export async function refreshWithSlurm(dir: string, state: SweepState): Promise<{ changed: number[]; slurm: 'answered' | 'not-asked' | { error: string } }> {
   const jobs = [...new Set(state.members.map((m) => m.slurm_task?.split('_')[0]).filter((j): j is string => !!j))];
-  if (jobs.length === 0 || !onPath('squeue')) return refreshMembers(dir, state);
-  const { tasks } = await queryTasks(jobs);
+  if (jobs.length === 0 || !onPath('squeue')) return { changed: refreshMembers(dir, state), slurm: 'not-asked' };
+  let tasks: Map<string, SlurmTaskState>;
+  try {
+    tasks = (await queryTasks(jobs)).tasks;
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    return { changed: refreshMembers(dir, state), slurm: { error: e.message } };
+  }
   const byIndex = new Map<number, SlurmTaskState | null>();
   for (const m of state.members) if (m.slurm_task) byIndex.set(m.index, tasks.get(m.slurm_task) ?? null);
-  return refreshMembers(dir, state, byIndex);
+  return { changed: refreshMembers(dir, state, byIndex), slurm: 'answered' };
 }
 
 /** Measured throughput of this invocation and the resulting ETA. */
@@ -372,13 +390,12 @@ function takeLock(dir: string): () => void {
 }
 
 /** `chamlab sweep status DIR`: every member as its files and Slurm say now. */
-export async function sweepStatus(dir: string): Promise<{ state: SweepState; slurm: 'known' | 'no-client' | 'not-used' }> {
-  const { readSweepState } = await import('./layout');
+export async function sweepStatus(dir: string): Promise<{ state: SweepState; slurm: 'known' | 'no-client' | 'not-used' | { error: string } }> {
   const state = readSweepState(dir);
   if (!state) throw new UserError(`not a sweep folder (no ${SWEEP_FILES.state}); a sweep folder is <out>/<name>/<sweep-hash12>`, dir);
   const usesSlurm = state.members.some((m) => m.slurm_task);
-  const slurm = !usesSlurm ? 'not-used' : onPath('squeue') ? 'known' : 'no-client';
-  await refreshWithSlurm(dir, state);
+  const r = await refreshWithSlurm(dir, state);
+  const slurm = !usesSlurm ? 'not-used' : typeof r.slurm === 'object' ? r.slurm : onPath('squeue') ? 'known' : 'no-client';
   // Keep sweep.json current unless a live sweep process does that already.
   if (!lockHeldByLiveProcess(dir)) writeState(dir, state);
   return { state, slurm };
