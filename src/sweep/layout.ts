@@ -153,6 +153,13 @@ export function readSweepState(dir: string): SweepState | null {
   }
   if (s?.format !== SWEEP_FORMAT || !Array.isArray(s.members))
     throw new UserError(`not a chamlab sweep state (format ${JSON.stringify(s?.format)}, expected ${SWEEP_FORMAT})`, file);
+  // Fields added to the format after its first files were written read as unknown.
+  s.file ??= null;
+  s.overrides ??= [];
+  for (const m of s.members) {
+    m.slurm_state ??= null;
+    m.wall_s ??= null;
+  }
   return s;
 }
 
