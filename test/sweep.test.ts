@@ -228,3 +228,10 @@ test('sweep status of a folder that is not a sweep folder is a user error naming
   const { dir } = project();
   await assert.rejects(sweepStatus(dir), (e: unknown) => isUserError(e) && (e as Error).message.startsWith(dir) && /not a sweep folder/.test((e as Error).message));
 });
+
+test('an --out that cannot hold the sweep folder (a file) is a user error naming the folder', async () => {
+  const { dir, file } = project();
+  const out = path.join(dir, 'not-a-folder');
+  fs.writeFileSync(out, '');
+  await assert.rejects(runSweep(file, { out }), (e: unknown) => isUserError(e) && /cannot create or write the sweep folder \(ENOTDIR\); choose another --out/.test((e as Error).message));
+});

@@ -131,6 +131,7 @@ export function readPlan(dir: string): SweepPlan {
 export function openSweepFolder(out: string, planned: PlannedSweep, executor: 'local' | 'slurm'): { dir: string; state: SweepState; created: boolean } {
   const dir = path.resolve(sweepFolder(out, planned.spec.name, planned.hash));
   const runsOut = path.resolve(out);
+  makeSweepDir(dir);
   const refuse = (what: string, other: string) =>
     new UserError(
       `this sweep folder was written by another sweep spec (${what} has hash ${other.slice(0, 12)}..., this spec ${planned.hash.slice(0, 12)}...); ` +
@@ -188,8 +189,17 @@ export function openSweepFolder(out: string, planned: PlannedSweep, executor: 'l
     updated_at: now,
     members: records,
   };
-  fs.mkdirSync(path.join(dir, SWEEP_FILES.members), { recursive: true });
   return { dir, state, created };
+}
+
+/** The sweep folder, created; a path that cannot be one is a user error naming it. */
+function makeSweepDir(dir: string): void {
+  try {
+    fs.mkdirSync(path.join(dir, SWEEP_FILES.members), { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UserError(`cannot create or write the sweep folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose another --out`, dir);
+  }
 }
 
 /** The swept dotted paths in plan order: the union of the members' override keys, first seen first. */
