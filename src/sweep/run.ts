@@ -75,11 +75,11 @@ export async function runSweep(input: SweepInput, options: SweepOptions = {}): P
       .filter((m) => m.status === 'pending' || m.status === 'interrupted' || m.status === 'running' || (m.status === 'failed' && options.retryFailed))
       .map((m) => m.index);
     const plan = readPlan(dir);
-    const planned_tokens = plan.members.map((m) => {
+    const plannedTokens = plan.members.map((m) => {
       const s = m.spec as { train: { steps: number; batch: number }; data: { seq_len: number } };
       return s.train.steps * s.train.batch * s.data.seq_len;
     });
-    const tracker = new ProgressTracker(dir, state, planned_tokens);
+    const tracker = new ProgressTracker(dir, state, plannedTokens);
     writeState(dir, state);
     emit({ type: 'plan', dir, state, todo, executor });
     const counts = countBy(state.members);
