@@ -24,7 +24,10 @@
  *   teardown plus the set-up beyond what the same member's set-up took in-process.
  * - Step times (median graph ms per training step) separate the training itself from everything
  *   around it: the step-rate ratio is J concurrent sweep steps against J sequential ones.
+ * - CPU time per side (user + system of every thread, the workers included): on a shared machine
+ *   wall time depends on how much CPU the side was given; tokens per CPU second does not.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -72,14 +75,19 @@ export interface SideResult {
   tokens_per_s: number;
   /** Median step time over all members' steps, ms. */
   step_ms: number;
+  /** CPU time of the side (user + system, every thread; the sweep's worker processes included), s. */
+  cpu_s: number;
+  /** Training tokens per CPU second: what the side got done with the CPU it was given. */
+  tokens_per_cpu_s: number;
   members: MemberTimes[];
 }
 
 export interface SweepBenchResult {
   machine: MachineInfo;
   settings: { config: string; steps: number; members: number; jobs: number; threads_per_worker: number; sequential_threads: number; pairs: number };
-  pairs: Array<{ sequential: SideResult; sweep: SideResult; ratio: number }>;
+  pairs: Array<{ sequential: SideResult; sweep: SideResult; ratio: number; cpu_ratio: number }>;
   ratio_median: number;
+  cpu_ratio_median: number;
   overhead: {
     /** Median over warm members (cache hits) of all pairs. */
     process_start_s: number;
@@ -169,10 +177,39 @@ class Clock {
   }
 }
 
+/**
+ * CPU seconds of this process and of its children that have exited (the sweep's workers, reaped by
+ * Node): /proc/self/stat's utime, stime, cutime, cstime. Linux only; null elsewhere.
+ */
+function cpuSeconds(): number | null {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14-17 of stat(5), counted from the state field (3): indices 11-14 here
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    return ticks / clockTicks();
+  } catch {
+    return null;
+  }
+}
+
+let hz: number | undefined;
+function clockTicks(): number {
+  if (hz === undefined) {
+    try {
+      hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      hz = 100;
+    }
+  }
+  return hz;
+}
+
 async function sequential(a: SweepBenchArgs, work: string): Promise<SideResult> {
   const planned = planSweepInput(sweepInput(a.config, a.steps));
   const clock = new Clock();
   const t0 = now();
+  const c0 = cpuSeconds();
   for (const [i, m] of planned.members.entries()) {
     clock.begin(i);
     await runExperiment(
@@ -181,12 +218,13 @@ async function sequential(a: SweepBenchArgs, work: string): Promise<SideResult> 
     );
     clock.end(i);
   }
-  return side('sequential', now() - t0, clock.members(true));
+  return side('sequential', now() - t0, clock.members(true), c0);
 }
 
 async function swept(a: SweepBenchArgs, work: string): Promise<SideResult> {
   const clock = new Clock();
   const t0 = now();
+  const c0 = cpuSeconds();
   const r = await runSweep(sweepInput(a.config, a.steps), {
     out: path.join(work, 'runs'),
     cacheDir: path.join(work, 'cache'),
@@ -198,12 +236,14 @@ async function swept(a: SweepBenchArgs, work: string): Promise<SideResult> {
     },
   });
   if (!r.ok) throw new Error(`the sweep did not finish: ${r.state.members.map((m) => `${m.index} ${m.status} ${m.error ?? ''}`).join('; ')}`);
-  return side('sweep', now() - t0, clock.members(false));
+  return side('sweep', now() - t0, clock.members(false), c0);
 }
 
-function side(name: SideResult['side'], wall: number, members: MemberTimes[]): SideResult {
+function side(name: SideResult['side'], wall: number, members: MemberTimes[], cpu0: number | null): SideResult {
   const tokens = members.reduce((s, m) => s + m.tokens, 0);
-  return { side: name, wall_s: wall, tokens, tokens_per_s: tokens / wall, step_ms: median(members.map((m) => m.step_ms)), members };
+  const c1 = cpuSeconds();
+  const cpu = cpu0 === null || c1 === null ? NaN : c1 - cpu0;
+  return { side: name, wall_s: wall, tokens, tokens_per_s: tokens / wall, step_ms: median(members.map((m) => m.step_ms)), cpu_s: cpu, tokens_per_cpu_s: tokens / cpu, members };
 }
 
 function log(a: SweepBenchArgs, msg: string) {
@@ -224,7 +264,12 @@ export async function runSweepBench(a: SweepBenchArgs): Promise<SweepBenchResult
         res[s] = s === 'sequential' ? await sequential(a, work) : await swept(a, work);
         log(a, `  ${fmt(res[s]!.tokens_per_s)} tokens/s over ${res[s]!.wall_s.toFixed(1)} s`);
       }
-      pairs.push({ sequential: res.sequential!, sweep: res.sweep!, ratio: res.sweep!.tokens_per_s / res.sequential!.tokens_per_s });
+      pairs.push({
+        sequential: res.sequential!,
+        sweep: res.sweep!,
+        ratio: res.sweep!.tokens_per_s / res.sequential!.tokens_per_s,
+        cpu_ratio: res.sweep!.tokens_per_cpu_s / res.sequential!.tokens_per_cpu_s,
+      });
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -248,6 +293,7 @@ export async function runSweepBench(a: SweepBenchArgs): Promise<SweepBenchResult
     },
     pairs,
     ratio_median: median(pairs.map((p) => p.ratio)),
+    cpu_ratio_median: median(pairs.map((p) => p.cpu_ratio)),
     overhead: {
       process_start_s: processStart,
       teardown_s: teardown,
@@ -272,7 +318,7 @@ export function formatSweepBench(r: SweepBenchResult, markdown = false): string 
   out.push(...(markdown ? head.map((l) => `- ${l}`) : head), '');
   out.push(
     t(
-      ['pair', 'sequential tok/s', 'sweep tok/s', 'ratio', 'sequential wall (s)', 'sweep wall (s)', 'step ms, sequential', `step ms, sweep (${s.jobs} at once)`, 'step-rate ratio'],
+      ['pair', 'sequential tok/s', 'sweep tok/s', 'ratio', 'sequential wall (s)', 'sweep wall (s)', 'step ms, sequential', `step ms, sweep (${s.jobs} at once)`, 'step-rate ratio', 'CPU s, sequential', 'CPU s, sweep', 'CPU-time ratio'],
       r.pairs.map((p, i) => [
         i + 1,
         fmt(p.sequential.tokens_per_s),
@@ -284,10 +330,16 @@ export function formatSweepBench(r: SweepBenchResult, markdown = false): string 
         fmt(p.sweep.step_ms),
         // training steps alone: J concurrent steps of sweep_ms against one of sequential_ms each
         `${((s.jobs * p.sequential.step_ms) / p.sweep.step_ms).toFixed(2)}x`,
+        fmt(p.sequential.cpu_s, 1),
+        fmt(p.sweep.cpu_s, 1),
+        p.cpu_ratio === undefined || !Number.isFinite(p.cpu_ratio) ? '-' : `${p.cpu_ratio.toFixed(2)}x`,
       ]),
     ),
   );
-  out.push('', `aggregate tokens/s ratio, sweep / sequential: ${r.ratio_median.toFixed(2)}x (median of ${r.pairs.length}; goal >= 0.9)`, '');
+  out.push('', `aggregate tokens/s ratio, sweep / sequential: ${r.ratio_median.toFixed(2)}x (median of ${r.pairs.length}; goal >= 0.9)`);
+  if (r.cpu_ratio_median !== undefined && Number.isFinite(r.cpu_ratio_median))
+    out.push(`tokens per CPU second, sweep / sequential: ${r.cpu_ratio_median.toFixed(2)}x (what each side did with the CPU it got; the steadier number on a shared machine)`);
+  out.push('');
   out.push('per member (seconds; warm = members 1-3, which find the tokenizer and graphs in the cache; medians):' + (markdown ? '\n' : ''));
   const o = r.overhead;
   out.push(
