@@ -515,6 +515,8 @@ export function formatResult(r: BenchResult, markdown = false): string {
 }
 
 async function main(): Promise<number> {
+  // The sweep row lives in bench/sweep.ts: `npm run bench -- --sweep [its options]`.
+  if (process.argv.includes('--sweep')) return require('./sweep').main(process.argv.slice(2).filter((a) => a !== '--sweep'));
   let args: BenchArgs;
   try {
     args = parseArgs(process.argv.slice(2));

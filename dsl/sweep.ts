@@ -84,9 +84,11 @@ export function expandSweep(source: SweepSource): SweepMember[] {
 
   const members: SweepMember[] = [];
   const errors: UserError[] = [];
+  let index = 0;
   for (const combo of product(axes)) {
     try {
-      members.push(member(base, combo.flat(), ctx, members.length + errors.length));
+      // The member's position in the plan (a member with two bad fields reports both under one index).
+      members.push(member(base, combo.flat(), ctx, index++));
     } catch (e) {
       if (e instanceof UserErrors) errors.push(...e.errors);
       else if (e instanceof UserError) errors.push(e);

@@ -16,6 +16,11 @@ DEBS=(python3-onnx python3-numpy python3-torch libopenblas0-pthread jupyter-nbco
 # which cannot download its own browsers here)
 DEBS+=(chromium)
 BACKPORTS_DEBS=(mesa-vulkan-drivers)
+# Slurm 22.05 for the sweep tests' real single-node cluster (scripts/slurm-local.sh): the daemons,
+# the clients (sbatch, squeue, sacct), munge for auth, and MariaDB's -core packages for slurmdbd's
+# accounting (sacct); -core skips the full server's 112 MB database built at install time.
+SLURM_DEBS=(slurmctld slurmd slurm-client slurmdbd munge mariadb-server-core mariadb-client-core)
+DEBS+=("${SLURM_DEBS[@]}")
 
 missing=()
 for p in "${DEBS[@]}"; do

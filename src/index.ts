@@ -18,3 +18,5 @@ export { runExperiment, readRun, type RunOptions, type RunResult, type RunEvent 
 export type { Spec, SpecInput } from '../dsl';
 export { generate, Generator } from './generate';
 export type { GenerateRequest, Generation } from './generate';
+export * as sweep from './sweep';
+export { runSweep, sweepStatus } from './sweep';

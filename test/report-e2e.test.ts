@@ -97,6 +97,8 @@ before(async () => {
       diverged_at: s.divergence?.step ?? null,
       tokens_per_s: s.tokens_per_s,
       slurm_task: null,
+      slurm_state: null,
+      wall_s: null,
     };
   });
   const now = new Date().toISOString();
@@ -105,6 +107,8 @@ before(async () => {
     name: loaded.spec.name,
     hash: loaded.hash,
     keys: Object.keys(plan[0].overrides),
+    file: null,
+    overrides: [],
     executor: 'local',
     slurm_job: null,
     created_at: now,

@@ -184,6 +184,8 @@ export function syntheticSweep(out: string, s: SyntheticSweep): string {
       diverged_at: null,
       tokens_per_s: null,
       slurm_task: null,
+      slurm_state: null,
+      wall_s: null,
     };
     if (o.pending) return { ...rec, status: 'pending' };
     if (o.failed) {
@@ -209,6 +211,8 @@ export function syntheticSweep(out: string, s: SyntheticSweep): string {
     name: loaded.spec.name,
     hash: loaded.hash,
     keys,
+    file: null,
+    overrides: [],
     executor: 'local',
     slurm_job: null,
     created_at: '2026-01-01T00:00:00.000Z',
