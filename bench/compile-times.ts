@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { shippedExperiments as listExperiments } from '../src/demo';
 import { loadSpec } from '../dsl/spec-file';
 import { compileSpec } from '../src/model/compile';
 import { modelDims } from '../src/model/config';
@@ -25,13 +26,7 @@ export interface CompileTime {
 
 /** Experiments shipped in the project's experiments/ folder, sorted by name. */
 export function shippedExperiments(root: string): string[] {
-  const dir = path.join(root, 'experiments');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((f) => /\.(ya?ml|ts)$/.test(f) && !f.endsWith('.d.ts'))
-    .sort()
-    .map((f) => path.join(dir, f));
+  return listExperiments(path.join(root, 'experiments'));
 }
 
 export function compileTime(file: string, shapesOnlyAbove = 1e9, overrides: string[] = []): CompileTime {

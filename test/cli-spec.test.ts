@@ -95,15 +95,6 @@ test('schema prints the JSON Schema', () => {
   assert.equal(JSON.parse(r.out).title, 'chamlab experiment spec');
 });
 
-test('demo validates and summarizes every shipped experiment', () => {
-  const r = chamlab('demo');
-  assert.equal(r.code, 0, r.err);
-  for (const name of ['tiny', 'chameleon-7b', 'chameleon-34b', 'ablate-qknorm-lr', 'ablate-norm-order', 'ablate-dropout', 'ablate-stages']) {
-    assert.match(r.out, new RegExp(`^${name} `, 'm'));
-  }
-  assert.match(r.out, /all shipped experiments validate/);
-});
-
 test('a .ts spec with a syntax error is a one-line error', () => {
   const dir = project({ 'bad.ts': 'export default {\n  name: ,\n};\n' });
   const r = chamlab('validate', path.join(dir, 'bad.ts'));

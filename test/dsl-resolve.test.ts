@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canonicalJSON, loadSpec, planSweep, resolveSpec, specHash } from '../dsl';
-import { shippedExperiments } from '../src/cli/demo';
+import { shippedExperiments } from '../src/demo';
 import { assertError, errorsOf, EXPERIMENTS, project, SMALL } from './dsl-fixtures';
 
 test('every shipped experiment validates, sweep members included', () => {
