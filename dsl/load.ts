@@ -249,6 +249,12 @@ export function flattenExtends(tree: LNode, self: string, root: string, chain: s
     }
     const real = realpathOr(path.resolve(dir, entry.value));
     if (!isInside(root, real)) throw errorAt(entry.loc, `extends: '${entry.value}' is outside the project root ${root}`);
+    // A YAML file is data and must stay data: a TypeScript spec is code, and code runs only when the
+    // user names it on the command line (or a TypeScript spec, itself code, extends it). The real
+    // path decides, so a symlink named base.yaml that points at a .ts file is refused too.
+    if (isYamlFile(self) && !isYamlFile(real)) {
+      throw errorAt(entry.loc, `extends: '${entry.value}' is not a YAML file; a YAML spec may only extend .yaml or .yml files (a TypeScript spec runs only when named on the command line)`);
+    }
     if (real === self || chain.includes(real)) {
       const names = [...chain, self, real].map((f) => (path.isAbsolute(f) ? path.relative(root, f) || path.basename(f) : f));
       throw errorAt(entry.loc, `extends cycle: ${names.join(' -> ')}`);
@@ -260,6 +266,11 @@ export function flattenExtends(tree: LNode, self: string, root: string, chain: s
   }
   const own = withoutKey(tree, 'extends');
   return merged ? mergeTrees(merged, own) : own;
+}
+
+function isYamlFile(file: string): boolean {
+  const ext = path.extname(file).toLowerCase();
+  return ext === '.yaml' || ext === '.yml';
 }
 
 /** Splits `a.b.0.c` into path segments (digits become list indices). */

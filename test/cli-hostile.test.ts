@@ -1,0 +1,63 @@
+/**
+ * Hostile and careless input to the CLI, one test per hole a probe of the CLI found: each runs the
+ * command as a user would (a child process) and checks that it ends with a one-line user error (or
+ * does the safe thing) instead of running code, reading or writing outside its bounds, hanging or
+ * crashing. The fuzz suite (fuzz-cli.test.ts) keeps the whole class closed; these pin each case.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO, SMALL } from './dsl-fixtures';
+
+const BIN = path.join(REPO, 'bin', 'chamlab.js');
+
+function chamlab(cwd: string, args: string[], timeout = 60_000) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout, env: { ...process.env, CHAMLAB_CACHE: path.join(cwd, '.cache') } });
+  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
+}
+
+/** A user error: exit 1, one line per error on stderr, no stack trace, `where: message`. */
+function assertUserError(r: ReturnType<typeof chamlab>, message: RegExp): void {
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.err}`);
+  assert.equal(r.code, 1, `exit ${r.code}: ${r.err}`);
+  assert.doesNotMatch(r.err, /\n\s+at |internal error/, r.err);
+  assert.match(r.err, message);
+}
+
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A temporary folder holding `project/` (with a .chamlab-root marker) and `outside/`. */
+function sandbox(files: Record<string, string | Buffer> = {}): { dir: string; project: string; outside: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-hostile-'));
+  made.push(dir);
+  const project = path.join(dir, 'project');
+  const outside = path.join(dir, 'outside');
+  fs.mkdirSync(project);
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(project, '.chamlab-root'), '');
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(project, name)), { recursive: true });
+    fs.writeFileSync(path.join(project, name), content);
+  }
+  return { dir, project, outside };
+}
+
+test('1. a YAML spec cannot run code: extends may name only YAML files, also behind a symlink', () => {
+  const marker = path.join(os.tmpdir(), `chamlab-hostile-pwned-${process.pid}`);
+  const evil = `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\nexport default {};\n`;
+  const { project } = sandbox({ 'evil.ts': evil, 'a.yaml': 'extends: evil.ts\nname: x\n', 'b.yaml': 'extends: [base.yaml]\nname: x\n' });
+  fs.symlinkSync('evil.ts', path.join(project, 'base.yaml'));
+  try {
+    assertUserError(chamlab(project, ['validate', 'a.yaml']), /^a\.yaml:1:10: extends: 'evil\.ts' is not a YAML file/m);
+    assertUserError(chamlab(project, ['validate', 'b.yaml']), /^b\.yaml:1:11: extends: 'base\.yaml' is not a YAML file/m);
+    assert.equal(fs.existsSync(marker), false, 'the TypeScript file ran');
+  } finally {
+    fs.rmSync(marker, { force: true });
+  }
+});
