@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
 import { errorAt, fromPlain, mergeTrees, pathString, setNode, withoutKey, type LNode, type Loc, type Path } from './located';
 import { allowedKeys, closest, pathExists, schemasAt, unknownKeyHint } from './introspect';
+import { isInside, realPath } from './paths';
+
+export { isInside };
 
 /** Larger files are refused: a spec is a page of YAML, not a data set. */
 const MAX_FILE_BYTES = 1 << 20;
@@ -31,23 +34,11 @@ export const SPEC_EXTENSIONS = ['.yaml', '.yml', '.ts'];
 export function projectRoot(specFile: string): string {
   const start = path.dirname(path.resolve(specFile));
   for (let dir = start; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json')) || fs.existsSync(path.join(dir, '.chamlab-root'))) return realpathOr(dir);
-    if (path.dirname(dir) === dir) return realpathOr(start);
+    if (fs.existsSync(path.join(dir, 'package.json')) || fs.existsSync(path.join(dir, '.chamlab-root'))) return realPath(dir);
+    if (path.dirname(dir) === dir) return realPath(start);
   }
 }
 
-function realpathOr(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
-  }
-}
-
-export function isInside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
 
 interface YamlOptions {
   /** Shown in locations (a file's absolute path, or `--set`). */
@@ -227,7 +218,7 @@ function tsErrorLocation(e: unknown, abs: string): { loc?: Loc; message: string 
  * the file that extends it. Cycles and files outside `root` are errors at the `extends` entry.
  */
 export function loadTree(file: string, root: string, chain: string[] = []): LNode {
-  const abs = realpathOr(path.resolve(file));
+  const abs = realPath(path.resolve(file));
   return flattenExtends(readSpecFile(abs), abs, root, chain);
 }
 
@@ -247,7 +238,7 @@ export function flattenExtends(tree: LNode, self: string, root: string, chain: s
     if (entry.kind !== 'scalar' || typeof entry.value !== 'string' || entry.value === '') {
       throw errorAt(entry.loc, 'extends: expected a relative path (or a list of them) to a base spec');
     }
-    const real = realpathOr(path.resolve(dir, entry.value));
+    const real = realPath(path.resolve(dir, entry.value));
     if (!isInside(root, real)) throw errorAt(entry.loc, `extends: '${entry.value}' is outside the project root ${root}`);
     // A YAML file is data and must stay data: a TypeScript spec is code, and code runs only when the
     // user names it on the command line (or a TypeScript spec, itself code, extends it). The real

@@ -6,6 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UserError } from '../dsl/errors';
+import { isInside, realPath } from '../dsl/paths';
 
 let counter = 0;
 
@@ -54,4 +56,148 @@ export function fsyncDir(dir: string): void {
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reading files a user or a spec names
+
+/** How a path is shown in messages: relative to the working directory when that is shorter. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
+}
+
+/** What a reader asks of a file it was given. */
+export interface InputRules {
+  /** Where the name came from, shown before the message (a flag, a spec field, `file:line`); default: the path. */
+  where?: string;
+  /** The file, after resolving every link, must lie inside this folder (the project root, an index's folder). */
+  inside?: string;
+  /** Larger files are refused before anything is read. */
+  maxBytes?: number;
+  /** How the file is named in messages (default: its path, relative to the working directory when shorter). */
+  shown?: string;
+}
+
+/** A checked input: its real path (links resolved) and size. */
+export interface InputFile {
+  path: string;
+  real: string;
+  size: number;
+}
+
+/**
+ * Resolves a named file against the rules that do not need it open: its real path (links resolved)
+ * lies inside `rules.inside`, and it exists. Outside wins over missing, so a message never tells a
+ * stranger's spec whether a file outside the project exists.
+ */
+export function resolveInput(file: string, rules: InputRules = {}): { abs: string; real: string; where: string; shown: string } {
+  const abs = path.resolve(file);
+  const where = rules.where ?? displayPath(abs);
+  const shown = rules.shown ?? displayPath(abs);
+  const real = realPath(abs);
+  if (rules.inside !== undefined) {
+    const root = realPath(rules.inside);
+    if (!isInside(root, real)) {
+      const link = real !== abs && isInside(root, abs) ? ` (a link to ${real})` : '';
+      throw new UserError(`${shown} is outside the project folder ${displayPath(root)}${link}`, where);
+    }
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(real);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UserError(`${shown} does not exist`, where);
+    throw new UserError(`cannot read ${shown}: ${errnoMessage(e)}`, where);
+  }
+  if (st.isSymbolicLink()) throw new UserError(`${shown} is a broken symbolic link`, where);
+  return { abs, real, where, shown };
+}
+
+/** What a non-regular file is, for messages. */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a file for reading after checking it: it exists, it is a regular file (a FIFO or a device
+ * would block or never end; it is opened non-blocking and checked on the open descriptor, so even a
+ * file swapped for a FIFO cannot hang), its real path lies inside `rules.inside`, and it is not
+ * larger than `rules.maxBytes`. The caller closes the descriptor.
+ */
+export function openInputFile(file: string, rules: InputRules = {}): InputFile & { fd: number } {
+  const { abs, real, where, shown } = resolveInput(file, rules);
+  let fd: number;
+  try {
+    fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    throw new UserError(`cannot read ${shown}: ${errnoMessage(e)}`, where);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new UserError(`${shown} is ${kindOf(st)}, not a regular file`, where);
+    if (rules.maxBytes !== undefined && st.size > rules.maxBytes) {
+      throw new UserError(`${shown} is ${humanBytes(st.size)}, more than the limit of ${humanBytes(rules.maxBytes)} for this kind of file`, where);
+    }
+    return { path: abs, real, size: st.size, fd };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
+/** Checks a file (see openInputFile) without keeping it open. */
+export function checkInputFile(file: string, rules: InputRules = {}): InputFile {
+  const { fd, ...info } = openInputFile(file, rules);
+  fs.closeSync(fd);
+  return info;
+}
+
+/** Reads a checked file whole (see openInputFile). */
+export function readInputFile(file: string, rules: InputRules = {}): Buffer {
+  const { fd, size, path: abs } = openInputFile(file, rules);
+  try {
+    const buf = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, buf, got, size - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    if (got !== size) throw new UserError(`${rules.shown ?? displayPath(abs)} changed while it was read`, rules.where ?? displayPath(abs));
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A checked folder: it exists, is a folder, and its real path lies inside `rules.inside`. Returns its real path. */
+export function checkInputDir(dir: string, rules: InputRules = {}): string {
+  const { real, where, shown } = resolveInput(dir, rules);
+  if (!fs.statSync(real).isDirectory()) throw new UserError(`${shown} is not a folder`, where);
+  return real;
+}
+
+/** 300 B, 1.50 KiB, 12.00 MiB: sizes in messages and reports. */
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
+}
+
+/** `permission denied`, `no space left on device`: an errno error's message without the syscall and path. */
+export function errnoMessage(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const m = /^[A-Z]+: ([^,]+)/.exec(err?.message ?? '');
+  return m ? m[1] : String(err?.message ?? e);
 }

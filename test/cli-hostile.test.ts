@@ -61,3 +61,35 @@ test('1. a YAML spec cannot run code: extends may name only YAML files, also beh
     fs.rmSync(marker, { force: true });
   }
 });
+
+/** A spec with one image-text source read from `origin` (a folder of NAME.png + NAME.txt). */
+const PICS_SPEC = (origin: string) => `name: pics
+model: { vocab: { text: 300, image: 16 }, d_model: 16, layers: 1, heads: 1 }
+tokenizer: { image: { resolution: 8, patch: 4, codebook_size: 16, train_images: 4, iterations: 1 } }
+data:
+  seq_len: 64
+  sources:
+    pics: { kind: image-text, origin: ${JSON.stringify(origin)}, holdout: 0 }
+  stages:
+    - { name: s1, share: 1, weights: { pics: 1 } }
+train: { steps: 2, batch: 1 }
+`;
+
+/** An opaque gray PNG of the given size. */
+function png(width: number, height: number): Buffer {
+  const { PNG } = require('pngjs') as typeof import('pngjs');
+  const p = new PNG({ width, height });
+  p.data.fill(128);
+  return PNG.sync.write(p);
+}
+
+test('2. every file of a data folder is checked after resolving links: a caption symlinked outside the project is refused', () => {
+  const { project, outside } = sandbox({ 'spec.yaml': PICS_SPEC('pics'), 'pics/a.png': png(8, 8), 'pics/a.txt': 'a gray square' });
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'SECRET-CAPTION');
+  fs.writeFileSync(path.join(outside, 'b.png'), png(8, 8));
+  fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(project, 'pics', 'b.txt'));
+  fs.symlinkSync(path.join(outside, 'b.png'), path.join(project, 'pics', 'b.png'));
+  const r = chamlab(project, ['data', 'spec.yaml', '--json', '--samples', '1', '--tokens', '64']);
+  assertUserError(r, /^pics\/b\.(png|txt): .*outside the project folder/m);
+  assert.doesNotMatch(r.out + r.err, /SECRET-CAPTION/);
+});

@@ -2,12 +2,19 @@
 import * as fs from 'node:fs';
 import { PNG } from 'pngjs';
 import { UserError } from '../../dsl/errors';
+import { displayPath, readInputFile, type InputRules } from '../files';
 import { rgbaToGray, toBytes, type Image, type RawGray } from './image';
 
-export function readPng(file: string, where = file): RawGray {
+/** PNG files larger than this are refused before reading. */
+export const MAX_PNG_BYTES = 64 * 2 ** 20;
+
+/** Reads a PNG a user or a spec named (checked as src/files.ts's readInputFile checks every input). */
+export function readPng(file: string, rules: InputRules = {}): RawGray {
+  const where = rules.where ?? displayPath(file);
+  const bytes = readInputFile(file, { maxBytes: MAX_PNG_BYTES, ...rules, where });
   let png: PNG;
   try {
-    png = PNG.sync.read(fs.readFileSync(file));
+    png = PNG.sync.read(bytes);
   } catch (e) {
     throw new UserError(`cannot read PNG: ${(e as Error).message}`, where);
   }

@@ -30,6 +30,9 @@ import type { Spec } from '../../dsl/schema';
 import { modelDims, type ModelDims } from './config';
 import { numel } from '../graph/ir';
 import { paramTable, type ParamGroup } from './params';
+import { humanBytes } from '../files';
+
+export { humanBytes };
 
 export type ParamCounts = Record<ParamGroup, number> & { total: number; non_embedding: number };
 
@@ -208,17 +211,6 @@ export function humanCount(n: number): string {
   ];
   for (const [v, u] of units) if (Math.abs(n) >= v) return `${(n / v).toFixed(2)}${u}`;
   return String(n);
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
 }
 
 export function formatSizeReport(r: SizeReport): string {

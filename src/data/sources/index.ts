@@ -61,7 +61,7 @@ function createSource(name: string, s: SourceSpec, resolution: number, ctx: Sour
     docs = pngFolderDocs(file, fctx);
   } else {
     if (isDir) throw new UserError(`a ${s.kind} source must be a JSONL file`, where);
-    docs = s.kind === 'text' ? jsonlTextDocs(file) : jsonlInterleavedDocs(file, fctx);
+    docs = s.kind === 'text' ? jsonlTextDocs(file, fctx) : jsonlInterleavedDocs(file, fctx);
   }
   const src = fromDocs(docs);
   if (src.train.length === 0) throw new UserError(`all ${docs.length} documents are held out; lower holdout`, `data.sources.${name}.holdout`);

@@ -10,6 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../../dsl/errors';
+export { displayPath };
+import { displayPath, readInputFile, resolveInput, checkInputDir, type InputRules } from '../../files';
 import { preprocess, type Image } from '../image';
 import { readPng } from '../png';
 import type { ImageRef, Part, RawDoc } from './types';
@@ -20,30 +22,26 @@ export interface FileContext {
   resolution: number;
 }
 
-/** How a path is shown in messages: relative to the working directory when that is shorter. */
-export function displayPath(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
-}
-
-/** Resolves `p` against `base`; throws unless the result (after symlinks) stays inside projectDir. */
+/**
+ * Resolves `p` against `base`; throws unless the result (after symlinks) stays inside projectDir and
+ * exists. Every file is checked again when it is read (see src/files.ts).
+ */
 export function resolveInside(base: string, p: string, projectDir: string, where: string): string {
-  const abs = path.resolve(base, p);
-  const real = fs.existsSync(abs) ? fs.realpathSync(abs) : abs;
-  const root = fs.existsSync(projectDir) ? fs.realpathSync(projectDir) : path.resolve(projectDir);
-  const rel = path.relative(root, real);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UserError(`${JSON.stringify(p)} is outside the project folder ${displayPath(root)}`, where);
-  if (!fs.existsSync(abs)) throw new UserError(`${JSON.stringify(p)} does not exist`, where);
-  return abs;
+  return resolveInput(path.resolve(base, p), { inside: projectDir, where, shown: JSON.stringify(p) }).abs;
 }
 
 function loadedImage(key: string, img: Image): ImageRef {
   return { key, load: () => img };
 }
 
+/** JSONL sources are read whole: a larger file is refused rather than exhausting memory. */
+export const MAX_JSONL_BYTES = 256 * 2 ** 20;
+/** A caption is a sentence or a paragraph. */
+export const MAX_CAPTION_BYTES = 2 ** 20;
+
 /** Lines of a UTF-8 file; invalid UTF-8 is an error at its line (not silently replaced by U+FFFD). */
-export function utf8Lines(file: string): string[] {
-  const buf = fs.readFileSync(file);
+export function utf8Lines(file: string, rules: InputRules = {}): string[] {
+  const buf = readInputFile(file, rules);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const lines: string[] = [];
   let start = 0;
@@ -60,10 +58,10 @@ export function utf8Lines(file: string): string[] {
   }
 }
 
-function jsonlRecords(file: string): Array<{ line: number; value: unknown; where: string }> {
+function jsonlRecords(file: string, projectDir: string): Array<{ line: number; value: unknown; where: string }> {
   const shown = displayPath(file);
   const out: Array<{ line: number; value: unknown; where: string }> = [];
-  utf8Lines(file).forEach((text, i) => {
+  utf8Lines(file, { inside: projectDir, maxBytes: MAX_JSONL_BYTES }).forEach((text, i) => {
     const where = `${shown}:${i + 1}`;
     if (text.trim() === '') return;
     try {
@@ -90,8 +88,8 @@ function nonEmptyString(v: unknown, what: string, where: string): string {
   return v;
 }
 
-export function jsonlTextDocs(file: string): RawDoc[] {
-  return jsonlRecords(file).map(({ value, where }) => {
+export function jsonlTextDocs(file: string, ctx: Pick<FileContext, 'projectDir'>): RawDoc[] {
+  return jsonlRecords(file, ctx.projectDir).map(({ value, where }) => {
     const rec = checkKeys(value, ['text'], where);
     return { kind: 'text', text: nonEmptyString(rec.text, '"text"', where) };
   });
@@ -99,7 +97,7 @@ export function jsonlTextDocs(file: string): RawDoc[] {
 
 export function jsonlInterleavedDocs(file: string, ctx: FileContext): RawDoc[] {
   const base = path.dirname(file);
-  return jsonlRecords(file).map(({ value, where }) => {
+  return jsonlRecords(file, ctx.projectDir).map(({ value, where }) => {
     const rec = checkKeys(value, ['parts'], where);
     if (!Array.isArray(rec.parts) || rec.parts.length === 0) throw new UserError('"parts" must be a non-empty array', where);
     let images = 0;
@@ -111,7 +109,7 @@ export function jsonlInterleavedDocs(file: string, ctx: FileContext): RawDoc[] {
       images++;
       const rel = nonEmptyString(p.image, '"image"', pw);
       const abs = resolveInside(base, rel, ctx.projectDir, where);
-      const img = preprocess(readPng(abs, `${where}: ${displayPath(abs)}`), ctx.resolution);
+      const img = preprocess(readPng(abs, { where: `${where}: ${displayPath(abs)}`, inside: ctx.projectDir }), ctx.resolution);
       return { image: loadedImage(`file:${abs}`, img) };
     });
     if (images === 0) throw new UserError('an interleaved document needs at least one image part', where);
@@ -125,6 +123,7 @@ export function jsonlInterleavedDocs(file: string, ctx: FileContext): RawDoc[] {
  */
 export function pngFolderDocs(dir: string, ctx: FileContext): RawDoc[] {
   const shown = displayPath(dir);
+  checkInputDir(dir, { inside: ctx.projectDir, where: shown });
   const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
   const pngs = new Set(names.filter((n) => n.endsWith('.png')).map((n) => n.slice(0, -4)));
   const txts = new Set(names.filter((n) => n.endsWith('.txt')).map((n) => n.slice(0, -4)));
@@ -136,10 +135,11 @@ export function pngFolderDocs(dir: string, ctx: FileContext): RawDoc[] {
   }
   const docs: RawDoc[] = [...pngs].sort().map((stem) => {
     const png = path.join(dir, `${stem}.png`);
-    const txtWhere = `${shown}/${stem}.txt:1`;
-    const caption = utf8Lines(path.join(dir, `${stem}.txt`)).join('\n').trim();
-    if (!caption) throw new UserError('caption is empty', txtWhere);
-    const img = preprocess(readPng(png, `${shown}/${stem}.png`), ctx.resolution);
+    const txt = path.join(dir, `${stem}.txt`);
+    // Each entry is checked on its own: a link inside the folder may point anywhere.
+    const caption = utf8Lines(txt, { inside: ctx.projectDir, maxBytes: MAX_CAPTION_BYTES, where: `${shown}/${stem}.txt`, shown: `'${stem}.txt'` }).join('\n').trim();
+    if (!caption) throw new UserError('caption is empty', `${shown}/${stem}.txt:1`);
+    const img = preprocess(readPng(png, { where: `${shown}/${stem}.png`, inside: ctx.projectDir, shown: `'${stem}.png'` }), ctx.resolution);
     return { kind: 'pair', image: loadedImage(`file:${png}`, img), caption };
   });
   if (docs.length === 0) throw new UserError('no NAME.png + NAME.txt pairs in this folder', shown);
