@@ -14,6 +14,7 @@ import { checkExpression, ExpressionError, isExpression, SCHEDULE_VARIABLES } fr
 import { acceptsNumber, closest, defaultAt, pathExists, unknownKeyHint } from './introspect';
 import { errorAt, fromPlain, isWritten, locFor, pathString, toPlain, type LNode, type Loc, type LocIndex, type Path } from './located';
 import { flattenExtends, isInside, parsePath, pathHint, projectRoot } from './load';
+import { realPath } from './paths';
 import { specHash } from './canonical';
 import { BUILTIN_SOURCES, SpecSchema, type Spec, type SpecInput } from './schema';
 
@@ -130,7 +131,9 @@ function reanchorPaths(input: Record<string, any>, locs: LocIndex, ctx: ResolveC
     const loc = locFor(locs, p);
     const fromDir = path.isAbsolute(loc.file) ? path.dirname(loc.file) : topDir;
     const abs = path.resolve(fromDir, v);
-    if (!isInside(ctx.root, abs)) {
+    // Decided on the real path (links resolved), as the data readers decide it, so that a symlink
+    // out of the project is refused here, with the position, and not first when the data is read.
+    if (!isInside(ctx.root, abs) || !isInside(ctx.root, realPath(abs))) {
       problems.add(loc, `${pathString(p)}: '${v}' is outside the project root ${ctx.root}`);
       continue;
     }

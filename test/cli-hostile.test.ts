@@ -93,3 +93,11 @@ test('2. every file of a data folder is checked after resolving links: a caption
   assertUserError(r, /^pics\/b\.(png|txt): .*outside the project folder/m);
   assert.doesNotMatch(r.out + r.err, /SECRET-CAPTION/);
 });
+
+test('17. validate refuses, with file:line:col, an origin that leads outside the project through a symlink', () => {
+  const spec = SMALL.replace('t: { kind: text, origin: "builtin:moby-dick" }', 't: { kind: text, origin: "linked/notes.jsonl" }');
+  const { project, outside } = sandbox({ 'spec.yaml': spec });
+  fs.writeFileSync(path.join(outside, 'notes.jsonl'), '{"text": "SECRET"}\n');
+  fs.symlinkSync(outside, path.join(project, 'linked'));
+  assertUserError(chamlab(project, ['validate', 'spec.yaml']), /^spec\.yaml:12:31: data\.sources\.t\.origin: 'linked\/notes\.jsonl' is outside the project root/m);
+});
