@@ -1,8 +1,18 @@
 /**
- * The one way chamlab writes a file that must never be seen half-written: a temporary file in the
- * same folder, fsync, rename over the target, fsync of the folder. A reader (another process, a
- * resumed run after a crash or kill -9) sees the old content or the new, never a torn one. On any
- * failure the temporary file is removed.
+ * Files chamlab writes and reads on a user's behalf, and the rules every writer and reader follows.
+ *
+ * Writing: `writeFileAtomic` is the one way chamlab writes a file that must never be seen
+ * half-written: a temporary file in the same folder, fsync, rename over the target, fsync of the
+ * folder. A reader (another process, a resumed run after a crash or kill -9) sees the old content or
+ * the new, never a torn one. Before anything is written the target is checked (`checkOutputFile`):
+ * it is a regular file or does not exist yet (a device, a FIFO or a folder is never replaced), and
+ * its folder is a folder, created if needed one level at a time (`prepareOutputDir`, bounded, so a
+ * path under /proc or under a regular file fails at once instead of looping). On any failure the
+ * temporary file is removed and the problem is a one-line user error naming the path.
+ *
+ * Reading: `openInputFile` / `readInputFile` / `checkInputDir` check a file a user or a spec named:
+ * it exists, is a regular file (opened non-blocking, so a FIFO cannot hang a reader), lies inside the
+ * project (after resolving links) when asked, and is not larger than the reader's limit.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,31 +21,119 @@ import { isInside, realPath } from '../dsl/paths';
 
 let counter = 0;
 
+/** Folders created for one output at most: a longer chain of missing folders is surely a typo. */
+export const MAX_NEW_OUTPUT_FOLDERS = 32;
+
 /** A unique temporary name beside `file` (hidden, so folder listings ignore it). */
 export function tempPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${counter++}.tmp`);
 }
 
-/** Writes `data` to `file` atomically and durably (see the module comment). Creates the folder. */
+/** An errno failure while writing `file` as a one-line user error; anything else is rethrown as is. */
+function writeError(e: unknown, file: string, where?: string): unknown {
+  if (e instanceof UserError || typeof (e as NodeJS.ErrnoException)?.code !== 'string') return e;
+  return new UserError(`cannot write ${displayPath(file)}: ${errnoMessage(e)}`, where ?? displayPath(file));
+}
+
+/**
+ * Makes sure `dir` is a folder that outputs can go into: an existing folder, or created here one level
+ * at a time below its nearest existing ancestor, which must be a folder (not a file, a device, or a
+ * path that cannot hold folders such as /proc/x). At most MAX_NEW_OUTPUT_FOLDERS levels are created.
+ * Returns the absolute path. `where` names the option the path came from (`--out`).
+ */
+export function prepareOutputDir(dir: string, where?: string): string {
+  const abs = path.resolve(dir);
+  const at = where ?? displayPath(abs);
+  const missing: string[] = [];
+  let cur = abs;
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(cur);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') throw new UserError(`${displayPath(abs)} lies under a file, not a folder`, at);
+      if (code !== 'ENOENT') throw new UserError(`cannot use ${displayPath(cur)} as an output folder: ${errnoMessage(e)}`, at);
+    }
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new UserError(cur === abs ? `${displayPath(abs)} is ${kindOf(st)}, not a folder` : `${displayPath(abs)} lies under ${displayPath(cur)}, which is ${kindOf(st)}, not a folder`, at);
+      }
+      break;
+    }
+    missing.push(cur);
+    if (missing.length > MAX_NEW_OUTPUT_FOLDERS) throw new UserError(`${displayPath(abs)} needs more than ${MAX_NEW_OUTPUT_FOLDERS} new folders`, at);
+    const up = path.dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && fs.statSync(d).isDirectory()) continue; // made by another process meanwhile
+      throw new UserError(`cannot create the folder ${displayPath(d)}: ${errnoMessage(e)}`, at);
+    }
+  }
+  return abs;
+}
+
+/**
+ * Checks that `file` may be written: it is a regular file (or a link to one) or does not exist yet,
+ * and its folder exists or can be created (see prepareOutputDir, which this calls). Nothing is written
+ * to the file itself. Returns the absolute path. Every writer calls it (writeFileAtomic does); a
+ * command calls it first for each output it was given, so a bad path fails before any work is done.
+ */
+export function checkOutputFile(file: string, where?: string): string {
+  const abs = path.resolve(file);
+  const at = where ?? displayPath(abs);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new UserError(`${displayPath(abs)} lies under a file, not a folder`, at);
+    if (code !== 'ENOENT') throw new UserError(`cannot write ${displayPath(abs)}: ${errnoMessage(e)}`, at);
+  }
+  if (st && !st.isFile()) throw new UserError(`${displayPath(abs)} is ${kindOf(st)}; an output must be a regular file or not exist yet`, at);
+  prepareOutputDir(path.dirname(abs), where);
+  return abs;
+}
+
+/**
+ * Writes `data` to `file` atomically and durably (see the module comment), after checkOutputFile.
+ * Creates the folder. Failures are user errors naming the file; the temporary file never stays.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = tempPathFor(path.resolve(file));
+  const abs = checkOutputFile(file);
+  const tmp = tempPathFor(abs);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w');
+    // 'wx': the temporary name is new; an entry already there (a planted link) is never followed.
+    fd = fs.openSync(tmp, 'wx');
     const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
     for (const c of chunks) writeAll(fd, c);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmp, file);
+    fs.renameSync(tmp, abs);
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // the write already failed; that error is the one to report
+      }
+    }
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // as above: report the first failure
+    }
+    throw writeError(e, abs);
   }
-  fsyncDir(dir);
+  fsyncDir(path.dirname(abs));
 }
 
 /** Writes every byte of `bytes` (writeSync may write less than asked, and at most 2 GiB at once). */

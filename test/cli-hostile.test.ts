@@ -101,3 +101,31 @@ test('17. validate refuses, with file:line:col, an origin that leads outside the
   fs.symlinkSync(outside, path.join(project, 'linked'));
   assertUserError(chamlab(project, ['validate', 'spec.yaml']), /^spec\.yaml:12:31: data\.sources\.t\.origin: 'linked\/notes\.jsonl' is outside the project root/m);
 });
+
+/** Special files to write over: a FIFO always, a null device too where we may create one (root). */
+function specialFiles(dir: string): string[] {
+  const fifo = path.join(dir, 'fifo');
+  const r = spawnSync('mkfifo', [fifo]);
+  assert.equal(r.status, 0, `mkfifo: ${r.stderr}`);
+  const out = [fifo];
+  if (process.getuid?.() === 0) {
+    const dev = path.join(dir, 'nulldev');
+    assert.equal(spawnSync('mknod', [dev, 'c', '1', '3']).status, 0);
+    out.push(dev);
+  }
+  return out;
+}
+
+test('3. outputs never replace special files: a FIFO or a device as --out is refused before anything is written', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL });
+  for (const special of specialFiles(project)) {
+    const name = path.basename(special);
+    for (const args of [['init', 'spec.yaml', '--out', name], ['schema', '--out', name], ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'b.json', '--out', name]]) {
+      const r = chamlab(project, args, 20_000);
+      assertUserError(r, new RegExp(`^--out: ${name} is a (FIFO|device); an output must be a regular file or not exist yet`, 'm'));
+      const st = fs.lstatSync(special);
+      assert.ok(st.isFIFO() || st.isCharacterDevice(), `${args[0]} replaced ${name}`);
+    }
+  }
+  assert.deepEqual(fs.readdirSync(project).sort(), ['.chamlab-root', 'fifo', ...(process.getuid?.() === 0 ? ['nulldev'] : []), 'spec.yaml'].sort());
+});

@@ -4,6 +4,7 @@ import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';
 import { compileSpec } from '../model/compile';
+import { prepareOutputDir } from '../files';
 
 export const command: Command = {
   summary: 'write train_step.onnx, eval.onnx, forward.onnx and manifest.json for a spec',
@@ -15,6 +16,7 @@ export const command: Command = {
     });
     if (positionals.length !== 1 || !values.out)
       throw new UserError('usage: chamlab compile FILE [--set ...] --out DIR [--shapes-only]', 'chamlab compile');
+    prepareOutputDir(values.out, '--out');
     const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
     const r = compileSpec(spec, values.out, { hash, shapesOnly: !!values['shapes-only'] });
     if (values.json) {

@@ -3,7 +3,6 @@
  * what the data pipeline of a spec produces, per stage: declared vs realized mixture, image-first
  * ratio, tokens per image, and decoded sample sequences (`--png DIR` writes their images).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from './command';
@@ -13,6 +12,7 @@ import { loadSpec } from '../../dsl';
 import { createDataPipeline } from '../data/pipeline';
 import { stageReport, type Sample, type StageReport } from '../data/report';
 import { writePng } from '../data/png';
+import { prepareOutputDir } from '../files';
 import type { TokenizerReport } from '../data/tokenizers';
 
 const USAGE = 'chamlab data FILE [--set path=value ...] [--stage NAME] [--samples N] [--tokens N] [--png DIR] [--json] [--cache DIR]';
@@ -31,6 +31,9 @@ export const command: Command = {
     if (positionals.length !== 1) throw new UserError(`expected one spec file: ${USAGE}`, 'chamlab data');
     const samples = intOption(values.samples, 3, 0, '--samples');
     const minTokens = intOption(values.tokens, 100_000, 1, '--tokens');
+    // Output folders are checked (and made) before the slow part, so a bad path fails at once.
+    if (values.png !== undefined) prepareOutputDir(values.png, '--png');
+    if (values.cache !== undefined) prepareOutputDir(values.cache, '--cache');
     const loaded = loadSpec(positionals[0], { overrides: values.set ?? [] });
     const declared = loaded.spec.data.stages.map((s) => s.name);
     if (values.stage !== undefined && !declared.includes(values.stage)) {
@@ -98,7 +101,6 @@ function intOption(v: string | undefined, dflt: number, min: number, name: strin
 
 function writeImages(dir: string | undefined, s: Sample): string[] {
   if (!dir) return [];
-  fs.mkdirSync(dir, { recursive: true });
   return s.images.map((im) => {
     if (!im.image) return '';
     const file = path.join(dir, `${s.stage}-seq${s.sequence}-image${im.index}.png`);

@@ -9,6 +9,7 @@ import { loadSpec } from '../../dsl';
 import { modelDims } from '../model/config';
 import { configWarnings, loadWeights } from '../model/weights';
 import { computeGrads, readBatch, writeGradResult } from '../model/grad';
+import { checkOutputFile } from '../files';
 
 export const command: Command = {
   summary: 'loss, logits and all parameter gradients for given weights and batch (safetensors out)',
@@ -24,6 +25,7 @@ export const command: Command = {
       throw new UserError('usage: chamlab grad FILE [--set ...] --weights W.safetensors --batch B.json --out OUT.safetensors [--device cpu|gpu]', 'chamlab grad');
     const device = (values.device as string | undefined) ?? 'cpu';
     if (device !== 'cpu' && device !== 'gpu') throw new UserError(`--device must be cpu or gpu, got '${device}'`, 'chamlab grad');
+    checkOutputFile(values.out, '--out');
     const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
     const m = modelDims(spec.model);
     const batch = readBatch(values.batch, m.vocab, m.maxSeqLen);

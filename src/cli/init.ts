@@ -1,5 +1,4 @@
 /** `chamlab init FILE [--set ...] --out W.safetensors [--seed N]`: seeded initial weights under HF names. */
-import * as path from 'node:path';
 import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
@@ -8,6 +7,7 @@ import { modelDims } from '../model/config';
 import { initWeights } from '../model/init';
 import { configPathFor, saveWeights, writeHfConfig } from '../model/weights';
 import { countParams, humanBytes } from '../model/size';
+import { checkOutputFile } from '../files';
 
 export const command: Command = {
   summary: 'write seeded initial weights (safetensors, HF Chameleon names) and a config.json beside them',
@@ -27,14 +27,16 @@ export const command: Command = {
     // Float32 arrays for every parameter plus the file: refuse what cannot fit rather than crash later.
     if (total * 4 > 2 ** 34)
       throw new UserError(`${total} parameters need ${humanBytes(total * 4)} in float32; init is for models that fit in memory`, 'chamlab init');
-    const out = values.out as string;
+    // Both outputs are checked before any work: a device, a FIFO or a folder is never replaced.
+    const out = checkOutputFile(values.out, '--out');
+    const config = configPathFor(out);
+    checkOutputFile(config, '--out');
     const weights = initWeights(m, seed);
     saveWeights(out, m, weights, { spec_hash: hash, seed: String(seed), producer: 'chamlab init' });
-    const config = configPathFor(out);
     writeHfConfig(config, m);
-    const result = { weights: path.resolve(out), config, params: total, seed, spec_hash: hash };
+    const result = { weights: out, config, params: total, seed, spec_hash: hash };
     if (values.json) printJson(result);
-    else process.stdout.write(`wrote ${total} parameters (seed ${seed}) to ${out}, config to ${config}\n`);
+    else process.stdout.write(`wrote ${total} parameters (seed ${seed}) to ${values.out}, config to ${config}\n`);
     return 0;
   },
 };

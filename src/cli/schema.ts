@@ -1,15 +1,18 @@
 /** `chamlab schema [--out FILE]`: the JSON Schema for spec files (editors, yaml-language-server). */
-import * as fs from 'node:fs';
 import { jsonSchema } from '../../dsl';
 import type { Command } from './command';
 import { parseCommandArgs } from './common';
+import { checkOutputFile, writeFileAtomic } from '../files';
 
 export const command: Command = {
   summary: 'print the JSON Schema of spec files (--out FILE writes it)',
   async run(args) {
     const { values } = parseCommandArgs('schema', args, { out: { type: 'string' } }, false);
     const text = JSON.stringify(jsonSchema(), null, 2) + '\n';
-    if (values.out) fs.writeFileSync(values.out, text);
+    if (values.out) {
+      checkOutputFile(values.out, '--out');
+      writeFileAtomic(values.out, text);
+    }
     else process.stdout.write(text);
     return 0;
   },

@@ -1,8 +1,7 @@
 /** PNG in and out through pngjs (a maintained, pure-JS codec; no native build). */
-import * as fs from 'node:fs';
 import { PNG } from 'pngjs';
 import { UserError } from '../../dsl/errors';
-import { displayPath, readInputFile, type InputRules } from '../files';
+import { displayPath, readInputFile, writeFileAtomic, type InputRules } from '../files';
 import { rgbaToGray, toBytes, type Image, type RawGray } from './image';
 
 /** PNG files larger than this are refused before reading. */
@@ -33,5 +32,5 @@ export function encodePng(img: Image): Buffer {
 }
 
 export function writePng(file: string, img: Image): void {
-  fs.writeFileSync(file, encodePng(img));
+  writeFileAtomic(file, encodePng(img));
 }

@@ -11,12 +11,11 @@
  * Same spec, same bytes: graphs are emitted deterministically, the manifest has no timestamps and
  * stable key order, and files are written atomically.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ADAM_M_PREFIX, ADAM_V_PREFIX, NEXT_PREFIX, OPSET, numel, signature, toOnnx, type Dim, type DType, type OnnxTarget, type StepGraph } from '../graph';
 import type { Spec } from '../../dsl/schema';
 import { UserError } from '../../dsl/errors';
-import { writeFileAtomic } from '../files';
+import { prepareOutputDir, writeFileAtomic } from '../files';
 import { modelDims } from './config';
 import { buildModelGraphs } from './graphs';
 import { initWeights } from './init';
@@ -117,7 +116,7 @@ export function graphManifest(spec: Spec, hash: string, c: CompiledGraphs, opts:
 
 /** Writes the ONNX files and the manifest into `dir` (each file atomically). */
 export function writeGraphs(dir: string, c: CompiledGraphs, manifest: Manifest): void {
-  fs.mkdirSync(dir, { recursive: true });
+  prepareOutputDir(dir);
   for (const key of GRAPH_KEYS) writeFileAtomic(path.join(dir, c.graphs[key].file), c.bytes[key]);
   writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
@@ -131,7 +130,7 @@ export interface CompileResult {
 export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
   const m = modelDims(spec.model);
-  fs.mkdirSync(outDir, { recursive: true });
+  prepareOutputDir(outDir);
   const compiled = compileGraphs(spec, `chamlab ${spec.name} spec ${opts.hash}`);
   let weights: Manifest['weights'] = null;
   if (!opts.shapesOnly) {
