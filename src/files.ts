@@ -173,7 +173,7 @@ export interface InputRules {
   inside?: string;
   /** Larger files are refused before anything is read. */
   maxBytes?: number;
-  /** How the file is named in messages (default: its path, relative to the working directory when shorter). */
+  /** How the file is named in messages (default: its path, or 'the file' when `where` is the path). */
   shown?: string;
 }
 
@@ -192,7 +192,7 @@ export interface InputFile {
 export function resolveInput(file: string, rules: InputRules = {}): { abs: string; real: string; where: string; shown: string } {
   const abs = path.resolve(file);
   const where = rules.where ?? displayPath(abs);
-  const shown = rules.shown ?? displayPath(abs);
+  const shown = rules.shown ?? (rules.where === undefined ? 'the file' : displayPath(abs));
   const real = realPath(abs);
   if (rules.inside !== undefined) {
     const root = realPath(rules.inside);
@@ -267,7 +267,7 @@ export function readInputFile(file: string, rules: InputRules = {}): Buffer {
       if (n <= 0) break;
       got += n;
     }
-    if (got !== size) throw new UserError(`${rules.shown ?? displayPath(abs)} changed while it was read`, rules.where ?? displayPath(abs));
+    if (got !== size) throw new UserError('the file changed while it was read', displayPath(abs));
     return buf;
   } finally {
     fs.closeSync(fd);

@@ -117,15 +117,30 @@ function specialFiles(dir: string): string[] {
 }
 
 test('3. outputs never replace special files: a FIFO or a device as --out is refused before anything is written', () => {
-  const { project } = sandbox({ 'spec.yaml': SMALL });
+  const { project } = sandbox({ 'spec.yaml': SMALL, 'b.json': JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }) });
+  assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w/w.safetensors']).code, 0);
+  const before = fs.readdirSync(project).sort();
   for (const special of specialFiles(project)) {
     const name = path.basename(special);
     for (const args of [['init', 'spec.yaml', '--out', name], ['schema', '--out', name], ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'b.json', '--out', name]]) {
-      const r = chamlab(project, args, 20_000);
+      const r = chamlab(project, args.map((a) => (a === 'w.safetensors' ? 'w/w.safetensors' : a)), 20_000);
       assertUserError(r, new RegExp(`^--out: ${name} is a (FIFO|device); an output must be a regular file or not exist yet`, 'm'));
       const st = fs.lstatSync(special);
       assert.ok(st.isFIFO() || st.isCharacterDevice(), `${args[0]} replaced ${name}`);
     }
   }
-  assert.deepEqual(fs.readdirSync(project).sort(), ['.chamlab-root', 'fifo', ...(process.getuid?.() === 0 ? ['nulldev'] : []), 'spec.yaml'].sort());
+  assert.deepEqual(fs.readdirSync(project).sort(), [...before, 'fifo', ...(process.getuid?.() === 0 ? ['nulldev'] : [])].sort());
+});
+
+test('12. an output under /proc fails at once (no mkdir loop); a FIFO as an input never blocks', () => {
+  const spec = SMALL.replace('t: { kind: text, origin: "builtin:moby-dick" }', 't: { kind: text, origin: "fifo" }');
+  const { project } = sandbox({ 'spec.yaml': spec, 'ok.yaml': SMALL });
+  assert.equal(spawnSync('mkfifo', [path.join(project, 'fifo')]).status, 0);
+  assertUserError(chamlab(project, ['compile', 'ok.yaml', '--shapes-only', '--out', '/proc/chamlab-hostile/x'], 20_000), /^--out: cannot create the folder \/proc\/chamlab-hostile/m);
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--cache', 'cache'], 20_000), /^data\.sources\.t\.origin: "fifo" is a FIFO, not a regular file/m);
+  const grad = (weights: string, batch: string) => chamlab(project, ['grad', 'ok.yaml', '--weights', weights, '--batch', batch, '--out', 'g.safetensors'], 20_000);
+  assert.equal(chamlab(project, ['init', 'ok.yaml', '--out', 'w.safetensors']).code, 0);
+  fs.writeFileSync(path.join(project, 'b.json'), JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }));
+  assertUserError(grad('w.safetensors', 'fifo'), /^--batch: fifo is a FIFO, not a regular file/m);
+  assertUserError(grad('fifo', 'b.json'), /^--weights: fifo is a FIFO, not a regular file/m);
 });

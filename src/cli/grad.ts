@@ -9,7 +9,8 @@ import { loadSpec } from '../../dsl';
 import { modelDims } from '../model/config';
 import { configWarnings, loadWeights } from '../model/weights';
 import { computeGrads, readBatch, writeGradResult } from '../model/grad';
-import { checkOutputFile } from '../files';
+import * as fs from 'node:fs';
+import { checkInputFile, checkOutputFile } from '../files';
 
 export const command: Command = {
   summary: 'loss, logits and all parameter gradients for given weights and batch (safetensors out)',
@@ -25,6 +26,9 @@ export const command: Command = {
       throw new UserError('usage: chamlab grad FILE [--set ...] --weights W.safetensors --batch B.json --out OUT.safetensors [--device cpu|gpu]', 'chamlab grad');
     const device = (values.device as string | undefined) ?? 'cpu';
     if (device !== 'cpu' && device !== 'gpu') throw new UserError(`--device must be cpu or gpu, got '${device}'`, 'chamlab grad');
+    // Inputs and the output are checked before any work (a FIFO would block, a device never end).
+    checkInputFile(values.batch, { where: '--batch' });
+    if (!fs.existsSync(values.weights) || !fs.statSync(values.weights).isDirectory()) checkInputFile(values.weights, { where: '--weights' });
     checkOutputFile(values.out, '--out');
     const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
     const m = modelDims(spec.model);

@@ -4,7 +4,6 @@
  * Tokenizer training does not depend on train.seed: seed replicates in a sweep should differ in model
  * initialisation and data order, not in what the tokens mean (and should share one cache entry).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { UserError } from '../../dsl/errors';
@@ -15,6 +14,7 @@ import { defaultCacheDir, readCached, writeCached } from './cache';
 import { psnr, type Image } from './image';
 import { docImages, docText, type ImageRef, type Source } from './sources';
 import { displayPath, resolveInside } from './sources/user-files';
+import { readInputFile } from '../files';
 import { permutation } from './prng';
 import { type VocabLayout } from './vocab';
 import { VqTokenizer, trainVq, type VqConfig } from './vq';
@@ -85,7 +85,7 @@ interface Obtained<T> {
 /** The tokenizer file the spec names in `field` (relative to the spec, inside the project). */
 function fromFile<T>(where: Where, file: string, field: string, parse: (json: unknown, shown: string) => T): Obtained<T> {
   const abs = resolveInside(where.specDir, file, where.projectDir, field);
-  return { value: parse(parseJson(abs), displayPath(abs)), origin: 'file', file: abs };
+  return { value: parse(parseJson(abs, where.projectDir), displayPath(abs)), origin: 'file', file: abs };
 }
 
 /** The cache entry `name`, or a tokenizer trained now and cached under it. */
@@ -241,9 +241,13 @@ function hashKey(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 24);
 }
 
-function parseJson(file: string): unknown {
+/** A tokenizer.json or a codebook named by the spec; larger files are refused before reading. */
+export const MAX_TOKENIZER_FILE_BYTES = 64 * 2 ** 20;
+
+function parseJson(file: string, projectDir: string): unknown {
+  const text = readInputFile(file, { inside: projectDir, maxBytes: MAX_TOKENIZER_FILE_BYTES }).toString('utf8');
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    return JSON.parse(text);
   } catch (e) {
     throw new UserError(`cannot read JSON: ${(e as Error).message}`, displayPath(file));
   }

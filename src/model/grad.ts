@@ -6,8 +6,8 @@
  * Batch JSON: {"input_ids": [[...]], "labels": [[...]]}, integers, [batch][seq]. labels[b][t] is the
  * target of position t (no shift inside the model); -100 leaves a position out of the loss.
  */
-import * as fs from 'node:fs';
 import { UserError } from '../../dsl/errors';
+import { readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
 import type { TokenBatch } from '../data/batch';
 import { modelDims } from './config';
@@ -19,14 +19,12 @@ import { runGraph } from '../runtime/run';
 import { writeSafetensors, type NamedTensor } from './safetensors';
 import type { Weights } from './weights';
 
+/** A batch file is a few sequences of token ids; anything larger is refused before it is read. */
+export const MAX_BATCH_FILE_BYTES = 64 * 2 ** 20;
+
 /** Parses and checks a batch JSON file against the model's vocabulary and context length. */
 export function readBatch(file: string, vocab: number, maxSeqLen: number): TokenBatch {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`cannot read the batch: ${(e as Error).message}`, file);
-  }
+  const text = readInputFile(file, { maxBytes: MAX_BATCH_FILE_BYTES }).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

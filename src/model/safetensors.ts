@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { UserError } from '../../dsl/errors';
-import { writeFileAtomic } from '../files';
+import { openInputFile, writeFileAtomic } from '../files';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -44,14 +44,8 @@ const bad = (file: string, why: string) => new UserError(`not a valid safetensor
 
 /** Reads and validates the header only. */
 export function readHeader(file: string): SafetensorsHeader {
-  let fd: number;
+  const { fd, size } = openInputFile(file);
   try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new UserError(`cannot open: ${(e as Error).message}`, file);
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
     if (size < 8) throw bad(file, `${size} bytes, shorter than the 8-byte header length`);
     const lenBuf = Buffer.alloc(8);
     fs.readSync(fd, lenBuf, 0, 8, 0);
@@ -121,7 +115,7 @@ export function readTensor(h: SafetensorsHeader, name: string, as: 'float32' | '
   if (!e) throw new UserError(`no tensor named '${name}'`, h.file);
   const n = e.end - e.begin;
   const buf = Buffer.alloc(n);
-  const fd = fs.openSync(h.file, 'r');
+  const { fd } = openInputFile(h.file);
   try {
     let got = 0;
     while (got < n) {

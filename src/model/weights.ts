@@ -7,11 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
-import { writeFileAtomic } from '../files';
+import { readInputFile, writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
 import { numel } from '../graph/ir';
 import { paramTable, type ParamEntry } from './params';
 import { readHeader, readTensor, writeSafetensors, type SafetensorsHeader } from './safetensors';
+
+/** A shard index or a config.json beside weights is metadata: larger ones are refused before reading. */
+export const MAX_JSON_SIDECAR_BYTES = 16 * 2 ** 20;
 
 /** Parameters by HF name; each array is row-major in PyTorch layout. */
 export type Weights = Map<string, Float32Array>;
@@ -75,8 +78,9 @@ export function openCheckpoint(where: string): Map<string, { header: Safetensors
   if (file.endsWith('.index.json')) {
     let map: Record<string, string>;
     try {
-      map = JSON.parse(fs.readFileSync(file, 'utf8')).weight_map;
+      map = JSON.parse(readInputFile(file, { maxBytes: MAX_JSON_SIDECAR_BYTES }).toString('utf8')).weight_map;
     } catch (e) {
+      if (e instanceof UserError) throw e;
       throw new UserError(`cannot read the shard index: ${(e as Error).message}`, file);
     }
     if (!map || typeof map !== 'object') throw new UserError('the shard index has no "weight_map"', file);
@@ -209,8 +213,9 @@ export function configWarnings(weights: string, m: ModelDims): string[] {
   if (!fs.existsSync(file)) return [];
   let cfg: Record<string, unknown>;
   try {
-    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
+    cfg = JSON.parse(readInputFile(file, { maxBytes: MAX_JSON_SIDECAR_BYTES }).toString('utf8'));
+  } catch (e) {
+    if (e instanceof UserError) throw e;
     return [`${file} is not JSON; not compared with the spec`];
   }
   const diff = hfConfigMismatch(cfg, m);

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { UserError } from '../../../dsl/errors';
+import { checkInputFile } from '../../files';
 import { BUILTIN_SOURCES, type Spec, type SourceSpec } from '../../../dsl/schema';
 import { mnistArithmetic, mnistPairs } from './mnist';
 import { splitHoldout } from './split';
@@ -55,6 +56,8 @@ function createSource(name: string, s: SourceSpec, resolution: number, ctx: Sour
   const file = resolveInside(ctx.specDir, s.origin, projectDir, where);
   const fctx: FileContext = { projectDir, resolution };
   const isDir = fs.statSync(file).isDirectory();
+  // The origin itself is checked here, so that a FIFO or a device is reported at the spec field.
+  if (!isDir) checkInputFile(file, { where, inside: projectDir, shown: JSON.stringify(s.origin) });
   let docs: RawDoc[];
   if (s.kind === 'image-text') {
     if (!isDir) throw new UserError('an image-text source must be a folder of NAME.png + NAME.txt files', where);
