@@ -291,6 +291,16 @@ function reportIssue(issue: z.core.$ZodIssue, input: unknown, locs: LocIndex, pr
       }
       return;
     }
+    case 'invalid_format':
+      problems.add(locFor(locs, p), `${where}: ${value === '' ? 'must not be empty' : `${issue.message}, got ${describe(value)}`}`);
+      return;
+    case 'invalid_key': {
+      // A record key that breaks its rule (a source name that is not a safe name): shown at the key.
+      const key = String(p[p.length - 1]);
+      const rule = (issue as { issues?: z.core.$ZodIssue[] }).issues?.[0]?.message?.replace(/^must be a safe name /, '') ?? '';
+      problems.add(locFor(locs, p, true), `${pathString(p.slice(0, -1))}: ${describe(key)} is not a safe name ${rule}`.trimEnd());
+      return;
+    }
     default:
       problems.add(locFor(locs, p), `${where}: ${issue.message}`);
   }

@@ -12,6 +12,15 @@
  */
 import { z } from 'zod';
 
+/**
+ * Names that end up in file and folder names (the experiment's, its stages' and its sources'): they
+ * may not shape a path, so they are letters, digits, `.`, `_` and `-`, start with a letter, digit or
+ * `_` (never `.` or `-`: no `..`, no hidden files, no option-like names), and hold at most 64 characters.
+ */
+export const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+export const SAFE_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter, digit or '_', at most 64 characters";
+const safeName = z.string().regex(SAFE_NAME, `must be a safe name (${SAFE_NAME_RULE})`);
+
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const probability = z.number().min(0).max(1);
@@ -90,7 +99,7 @@ export const ModelSchema = z.strictObject({
 export const TextTokenizerSchema = z.strictObject({
   kind: z.literal('bpe').default('bpe'),
   /** Names of data sources whose text trains the BPE; empty means every source that has text. */
-  corpus: z.array(z.string().min(1)).default([]).describe('Names of data sources whose text trains the BPE; empty means every source that has text.'),
+  corpus: z.array(safeName).default([]).describe('Names of data sources whose text trains the BPE; empty means every source that has text.'),
   /** A tokenizer.json (relative to the spec) to load instead of training one. */
   file: z.string().min(1).nullable().default(null).describe('A tokenizer.json (relative to the spec) to load instead of training one.'),
   min_frequency: posInt.default(2),
@@ -142,16 +151,16 @@ export const SourceSchema = z.strictObject({
 });
 
 export const StageSchema = z.strictObject({
-  name: z.string().min(1),
+  name: safeName,
   /** Fraction of training steps spent in this stage; the stages' shares sum to 1. */
   share: z.number().gt(0).max(1).describe("Fraction of training steps spent in this stage; the stages' shares sum to 1."),
   /** Mixture weights by source name (shares of the stage's training tokens after normalizing). */
-  weights: z.record(z.string(), z.number().min(0)).default({}).describe("Mixture weights by source name (shares of the stage's training tokens after normalizing)."),
+  weights: z.record(safeName, z.number().min(0)).default({}).describe("Mixture weights by source name (shares of the stage's training tokens after normalizing)."),
   /**
    * Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources).
    * Resolution folds this into `weights`, so a resolved spec has no `from`.
    */
-  from: z.strictObject({ stage: z.string().min(1), scale: z.number().min(0).default(1) }).optional().describe("Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources). Resolution folds this into `weights`, so a resolved spec has no `from`."),
+  from: z.strictObject({ stage: safeName, scale: z.number().min(0).default(1) }).optional().describe("Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources). Resolution folds this into `weights`, so a resolved spec has no `from`."),
 });
 
 export const DataSchema = z.strictObject({
@@ -162,7 +171,7 @@ export const DataSchema = z.strictObject({
       mode: z.enum(['pack', 'pad']).default('pack').describe('pack: documents back to back, split at seq_len; pad: one document per sequence, padded.'),
     })
     .prefault({}),
-  sources: z.record(z.string(), SourceSchema).describe('Data sources by name.'),
+  sources: z.record(safeName, SourceSchema).describe('Data sources by name.'),
   stages: z.array(StageSchema).min(1).describe('Training stages in order (Chameleon: 80% then 20%).'),
 });
 
@@ -249,7 +258,7 @@ export const SweepSchema = z.strictObject({
 });
 
 export const SpecSchema = z.strictObject({
-  name: z.string().min(1).describe('Experiment name (part of the hash).'),
+  name: safeName.describe('Experiment name (part of the hash and of the run folder).'),
   description: z.string().default(''),
   model: ModelSchema,
   tokenizer: TokenizerSchema.prefault({}),

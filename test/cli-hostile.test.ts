@@ -144,3 +144,15 @@ test('12. an output under /proc fails at once (no mkdir loop); a FIFO as an inpu
   assertUserError(grad('w.safetensors', 'fifo'), /^--batch: fifo is a FIFO, not a regular file/m);
   assertUserError(grad('fifo', 'b.json'), /^--weights: fifo is a FIFO, not a regular file/m);
 });
+
+test('4. no spec value shapes a path: names used in file names must be safe names (stage, source, experiment)', () => {
+  const stage = SMALL.replace('name: s1', 'name: "../../ESCAPED"');
+  const source = SMALL.replace(/\bt: \{ kind: text/, '"../t": { kind: text').replace('weights: { t: 1', 'weights: { "../t": 1');
+  const name = SMALL.replace('name: small', 'name: "a/../../b"');
+  const { project, dir } = sandbox({ 'stage.yaml': stage, 'source.yaml': source, 'name.yaml': name });
+  const r = chamlab(project, ['data', 'stage.yaml', '--png', 'pngs', '--samples', '1', '--tokens', '64', '--cache', 'cache']);
+  assertUserError(r, /^stage\.yaml:15:16: data\.stages\.0\.name: must be a safe name \(letters, digits, '\.', '_' and '-', starting with a letter, digit or '_', at most 64 characters\), got '\.\.\/\.\.\/ESCAPED'$/m);
+  assert.equal(fs.existsSync(path.join(dir, 'ESCAPED-seq0-image0.png')), false);
+  assertUserError(chamlab(project, ['validate', 'source.yaml']), /^source\.yaml:12:5: data\.sources: '\.\.\/t' is not a safe name/m);
+  assertUserError(chamlab(project, ['validate', 'name.yaml']), /^name\.yaml:1:8: name: must be a safe name/m);
+});

@@ -86,8 +86,8 @@ test('references to text, unset fields and non-fields are explained', () => {
 });
 
 test('an = in a text field is text, not an expression', () => {
-  const dir = project({ 's.yaml': SMALL.replace('name: small', 'name: "=not an expression"') });
-  assert.equal(loadSpec(path.join(dir, 's.yaml')).spec.name, '=not an expression');
+  const dir = project({ 's.yaml': SMALL.replace('name: small', 'name: small\ndescription: "=not an expression"') });
+  assert.equal(loadSpec(path.join(dir, 's.yaml')).spec.description, '=not an expression');
 });
 
 test('the learning-rate schedule expression runs in the same sandbox', () => {
