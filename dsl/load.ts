@@ -3,8 +3,8 @@
  * and `--set` overrides applied. Nothing here knows the meaning of fields; resolve.ts does.
  *
  * A spec may come from a stranger, so the YAML reader is strict: no tags (they are how YAML loaders
- * construct objects), bounded aliases (no "billion laughs"), no duplicate keys, one document, a size
- * cap, and no file outside the project root is ever read.
+ * construct objects), bounded aliases (no "billion laughs"), no duplicate keys, bounded keys per
+ * mapping, one document, a size cap, and no file outside the project root is ever read.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +21,8 @@ const MAX_FILE_BYTES = 1 << 20;
 const MAX_ALIASES = 100;
 const MAX_NODES = 100_000;
 const MAX_DEPTH = 64;
+/** Keys in one mapping: a spec's largest mappings (sources, sweep grids) hold dozens. */
+export const MAX_KEYS_PER_MAPPING = 1000;
 /** A chain of `extends` deeper than this is surely a mistake. */
 const MAX_EXTENDS_DEPTH = 16;
 
@@ -70,13 +72,7 @@ export function parseYaml(text: string, opts: YamlOptions): LNode {
     throw errorAt(at(0), `cannot parse YAML: ${(e as Error).message}`);
   }
   const problem = doc.errors[0];
-  if (problem) {
-    if (problem.code === 'DUPLICATE_KEY') {
-      const key = /^\s*["']?([^"':\n{}[\],]+)/.exec(text.slice(problem.pos[0]))?.[1]?.trim();
-      throw errorAt(at(problem.pos[0]), key ? `duplicate key '${key}'` : 'duplicate key in a mapping');
-    }
-    throw errorAt(at(problem.pos[0]), yamlMessage(problem.code, problem.message));
-  }
+  if (problem) throw errorAt(at(problem.pos[0]), yamlMessage(problem.code, problem.message));
   if (doc.contents === null) return { kind: 'scalar', loc: at(0), value: null };
 
   /** The tag token (`!!str`, `!foo`) in front of a value starts at the last `!` before it. */
@@ -120,7 +116,9 @@ export function parseYaml(text: string, opts: YamlOptions): LNode {
         const key = String(k.value);
         if (key === '__proto__') throw errorAt(keyLoc, "'__proto__' is not allowed as a key");
         if (key === '<<') throw errorAt(keyLoc, "YAML merge keys (<<) are not supported; use 'extends:' to build on another spec");
+        // Duplicates are found here, in linear time (the YAML library's own check is quadratic).
         if (entries.has(key)) throw errorAt(keyLoc, `duplicate key '${key}'`);
+        if (entries.size >= MAX_KEYS_PER_MAPPING) throw errorAt(keyLoc, `more than ${MAX_KEYS_PER_MAPPING} keys in one mapping`);
         entries.set(key, { keyLoc, node: convert(pair.value as YamlNode | null, keyLoc, depth + 1) });
       }
       return { kind: 'map', loc, entries };
@@ -139,7 +137,8 @@ function parseAllDocs(text: string, lineCounter: LineCounter): Document.Parsed[]
   const docs = parseAllDocuments(text, {
     lineCounter,
     prettyErrors: false,
-    uniqueKeys: true,
+    // Off: its check compares every key with every other (minutes for 100,000 keys); convert() checks.
+    uniqueKeys: false,
     strict: true,
     merge: false,
     version: '1.2',

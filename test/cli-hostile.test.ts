@@ -156,3 +156,13 @@ test('4. no spec value shapes a path: names used in file names must be safe name
   assertUserError(chamlab(project, ['validate', 'source.yaml']), /^source\.yaml:12:5: data\.sources: '\.\.\/t' is not a safe name/m);
   assertUserError(chamlab(project, ['validate', 'name.yaml']), /^name\.yaml:1:8: name: must be a safe name/m);
 });
+
+test('5. a mapping with 120,000 keys (1 MiB) is refused at once, not checked for duplicates in quadratic time', () => {
+  const lines = ['name: x', 'model:'];
+  for (let i = 0, size = 0; size < 1_000_000; i++) size += lines[lines.push(`  k${i}: 0`) - 1].length + 1;
+  const { project } = sandbox({ 'keys.yaml': lines.join('\n') + '\n' });
+  const r = chamlab(project, ['validate', 'keys.yaml'], 20_000);
+  assertUserError(r, /^keys\.yaml:1003:3: more than 1000 keys in one mapping$/m);
+  const dup = sandbox({ 'dup.yaml': 'name: x\nmodel:\n  a: 1\n  b: 2\n  "a": 3\n' });
+  assertUserError(chamlab(dup.project, ['validate', 'dup.yaml']), /^dup\.yaml:5:3: duplicate key 'a'$/m);
+});
