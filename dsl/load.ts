@@ -24,7 +24,11 @@ const MAX_DEPTH = 64;
 /** Keys in one mapping: a spec's largest mappings (sources, sweep grids) hold dozens. */
 export const MAX_KEYS_PER_MAPPING = 1000;
 /** A chain of `extends` deeper than this is surely a mistake. */
-const MAX_EXTENDS_DEPTH = 16;
+export const MAX_EXTENDS_DEPTH = 16;
+/** Entries in one `extends` list. */
+export const MAX_EXTENDS_ENTRIES = 16;
+/** Bytes of all the files one spec is built from (itself and everything it extends, each read once). */
+export const MAX_SPEC_TOTAL_BYTES = 4 * MAX_FILE_BYTES;
 
 export const SPEC_EXTENSIONS = ['.yaml', '.yml', '.ts'];
 
@@ -152,8 +156,22 @@ function yamlMessage(_code: string, message: string): string {
   return `YAML: ${message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`;
 }
 
+/**
+ * What one spec load shares across its `extends`: each base's flattened tree by real path (a base
+ * that several files extend is read once, so a lattice of extends costs its files, not its paths) and
+ * the bytes read so far.
+ */
+export interface ExtendsState {
+  loaded: Map<string, LNode>;
+  bytes: number;
+}
+
+export function newExtendsState(): ExtendsState {
+  return { loaded: new Map(), bytes: 0 };
+}
+
 /** Reads a spec file (.yaml, .yml or .ts) into a located tree, without following `extends`. */
-export function readSpecFile(file: string): LNode {
+export function readSpecFile(file: string, state?: ExtendsState): LNode {
   const abs = path.resolve(file);
   const ext = path.extname(abs).toLowerCase();
   const start: Loc = { file: abs, line: 1, col: 1 };
@@ -166,6 +184,10 @@ export function readSpecFile(file: string): LNode {
   }
   if (!stat.isFile()) throw errorAt(start, 'not a file');
   if (stat.size > MAX_FILE_BYTES) throw errorAt(start, `the file is larger than ${MAX_FILE_BYTES} bytes`);
+  if (state) {
+    state.bytes += stat.size;
+    if (state.bytes > MAX_SPEC_TOTAL_BYTES) throw errorAt(start, `the spec and the files it extends hold more than ${MAX_SPEC_TOTAL_BYTES} bytes`);
+  }
   if (ext === '.ts') return fromPlain(loadTsModule(abs), start);
   const text = fs.readFileSync(abs, 'utf8');
   return parseYaml(text, { file: abs });
@@ -216,9 +238,13 @@ function tsErrorLocation(e: unknown, abs: string): { loc?: Loc; message: string 
  * Reads a spec and everything it extends, merged: bases in the order listed, each deep-merged under
  * the file that extends it. Cycles and files outside `root` are errors at the `extends` entry.
  */
-export function loadTree(file: string, root: string, chain: string[] = []): LNode {
+export function loadTree(file: string, root: string, chain: string[] = [], state: ExtendsState = newExtendsState()): LNode {
   const abs = realPath(path.resolve(file));
-  return flattenExtends(readSpecFile(abs), abs, root, chain);
+  const done = state.loaded.get(abs);
+  if (done) return done;
+  const tree = flattenExtends(readSpecFile(abs, state), abs, root, chain, state);
+  state.loaded.set(abs, tree);
+  return tree;
 }
 
 /**
@@ -226,11 +252,12 @@ export function loadTree(file: string, root: string, chain: string[] = []): LNod
  * directory anchors relative paths; a virtual name such as `<builder>` anchors them at the working
  * directory).
  */
-export function flattenExtends(tree: LNode, self: string, root: string, chain: string[] = []): LNode {
+export function flattenExtends(tree: LNode, self: string, root: string, chain: string[] = [], state: ExtendsState = newExtendsState()): LNode {
   if (tree.kind !== 'map') throw errorAt(tree.loc, 'a spec is a mapping of sections (name, model, data, ...)');
   const ext = tree.entries.get('extends');
   if (!ext) return tree;
   const entries: LNode[] = ext.node.kind === 'seq' ? ext.node.items : [ext.node];
+  if (entries.length > MAX_EXTENDS_ENTRIES) throw errorAt(ext.node.loc, `extends: ${entries.length} entries; at most ${MAX_EXTENDS_ENTRIES} are allowed`);
   const dir = path.isAbsolute(self) ? path.dirname(self) : process.cwd();
   let merged: LNode | undefined;
   for (const entry of entries) {
@@ -251,7 +278,7 @@ export function flattenExtends(tree: LNode, self: string, root: string, chain: s
     }
     if (chain.length >= MAX_EXTENDS_DEPTH) throw errorAt(entry.loc, `extends: chain deeper than ${MAX_EXTENDS_DEPTH} files`);
     if (!fs.existsSync(real)) throw errorAt(entry.loc, `extends: no such file '${entry.value}'`);
-    const base = loadTree(real, root, [...chain, self]);
+    const base = loadTree(real, root, [...chain, self], state);
     merged = merged ? mergeTrees(merged, base) : base;
   }
   const own = withoutKey(tree, 'extends');
