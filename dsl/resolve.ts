@@ -16,7 +16,7 @@ import { errorAt, fromPlain, isWritten, locFor, pathString, toPlain, type LNode,
 import { flattenExtends, isInside, parsePath, pathHint, projectRoot } from './load';
 import { realPath } from './paths';
 import { specHash } from './canonical';
-import { BUILTIN_SOURCES, SpecSchema, type Spec, type SpecInput } from './schema';
+import { BUILTIN_SOURCES, LIMITS, SpecSchema, type Spec, type SpecInput } from './schema';
 
 export interface Resolved {
   spec: Spec;
@@ -33,7 +33,7 @@ export interface ResolveContext {
 /** Tolerance for "stage shares sum to 1". */
 export const SHARE_TOLERANCE = 1e-9;
 /** A sweep with more members than this is surely a typo. */
-export const MAX_SWEEP_MEMBERS = 10_000;
+export const MAX_SWEEP_MEMBERS = LIMITS.sweep_members;
 
 /** Collects errors so that one pass reports all of them, in file order (file, line, column). */
 class Problems {

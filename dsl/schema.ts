@@ -21,10 +21,52 @@ export const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 export const SAFE_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter, digit or '_', at most 64 characters";
 const safeName = z.string().regex(SAFE_NAME, `must be a safe name (${SAFE_NAME_RULE})`);
 
+/**
+ * Upper bounds of every size and count a spec can set. A spec may come from a stranger, and commands
+ * that only count (info, compile --shapes-only) or build per-layer structures must stay small and
+ * fast, so each bound is far above any real model (Chameleon-34B: 48 layers, d_model 8192, 65,536
+ * ids, 4,096 positions) yet small enough that arithmetic on them stays exact and arrays stay in memory.
+ */
+export const LIMITS = {
+  /** Text ids (large text vocabularies today are 256k). */
+  vocab_text: 2 ** 20,
+  /** Image codebook entries (Chameleon: 8192). */
+  vocab_image: 2 ** 16,
+  d_model: 2 ** 16,
+  layers: 512,
+  heads: 1024,
+  /** A numeric FFN hidden size, and the Llama rule's multiple_of. */
+  ffn: 2 ** 20,
+  ffn_dim_multiplier: 64,
+  /** Positions the model is built for, and data.seq_len. */
+  seq_len: 2 ** 17,
+  rope_theta: 1e12,
+  /** RMSNorm and AdamW epsilon. */
+  eps: 1,
+  /** model.init.std: N(0, std) with a larger std is no initialization anyone trains from. */
+  init_std: 10,
+  /** Image resolution and patch size, in pixels. */
+  image_side: 1024,
+  train_images: 2 ** 20,
+  iterations: 10_000,
+  /** Sequences per step. */
+  batch: 2 ** 16,
+  /** Optimizer steps and every step count (warmup, eval_every, ...): the graphs take the step as int32. */
+  steps: 1_000_000_000,
+  eval_batches: 1_000_000,
+  /** Stages of a data schedule. */
+  stages: 1000,
+  /** Members of one sweep (grid x zip x random x seeds). */
+  sweep_members: 10_000,
+  /** Any other number that reaches a float32 graph must be a finite float32. */
+  float32: 3.4e38,
+} as const;
+
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const probability = z.number().min(0).max(1);
-const positive = z.number().positive();
+const positive = z.number().positive().max(LIMITS.float32);
+const steps = nonNegInt.max(LIMITS.steps);
 
 /** Special tokens by role; ids 0..4 in this order, then BPE tokens, then the image codebook. */
 export const SpecialsSchema = z.strictObject({
@@ -41,21 +83,21 @@ export const SpecialsSchema = z.strictObject({
  * (Chameleon: 57,344 + 8,192 = 65,536).
  */
 export const VocabSchema = z.strictObject({
-  text: posInt.describe('Text ids, special tokens included (Chameleon: 57344).'),
-  image: posInt.describe('Image codebook size (Chameleon: 8192); image codes take the last ids.'),
+  text: posInt.max(LIMITS.vocab_text).describe('Text ids, special tokens included (Chameleon: 57344).'),
+  image: posInt.max(LIMITS.vocab_image).describe('Image codebook size (Chameleon: 8192); image codes take the last ids.'),
   specials: SpecialsSchema.prefault({}),
 });
 
 /** FFN hidden size: a number, or Llama's rule int(2*4d/3) x ffn_dim_multiplier rounded up to multiple_of. */
 export const FfnRuleSchema = z.strictObject({
   rule: z.literal('llama').default('llama'),
-  multiple_of: posInt.default(256),
-  ffn_dim_multiplier: positive.nullable().default(null),
+  multiple_of: posInt.max(LIMITS.ffn).default(256),
+  ffn_dim_multiplier: positive.max(LIMITS.ffn_dim_multiplier).nullable().default(null),
 });
 
 export const NormSchema = z.strictObject({
   kind: z.literal('rmsnorm').default('rmsnorm'),
-  eps: positive.default(1e-5),
+  eps: positive.max(LIMITS.eps).default(1e-5),
   /** pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B). */
   order: z.enum(['pre', 'swin']).default('pre').describe('pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B).'),
 });
@@ -72,26 +114,26 @@ export const DropoutSchema = z.strictObject({
 export const InitSchema = z.strictObject({
   /** normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2). */
   scheme: z.enum(['normal', 'scaled_normal']).default('scaled_normal').describe('normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2).'),
-  std: positive.default(0.02),
+  std: positive.max(LIMITS.init_std).default(0.02),
 });
 
 export const ModelSchema = z.strictObject({
   family: z.literal('chameleon').default('chameleon'),
   vocab: VocabSchema,
-  d_model: posInt.describe('Model width (Chameleon-7B: 4096, 34B: 8192).'),
-  layers: posInt.describe('Transformer blocks (7B: 32, 34B: 48).'),
-  heads: posInt.describe('Attention heads; head_dim = d_model / heads must be even (RoPE).'),
+  d_model: posInt.max(LIMITS.d_model).describe('Model width (Chameleon-7B: 4096, 34B: 8192).'),
+  layers: posInt.max(LIMITS.layers).describe('Transformer blocks (7B: 32, 34B: 48).'),
+  heads: posInt.max(LIMITS.heads).describe('Attention heads; head_dim = d_model / heads must be even (RoPE).'),
   /** Grouped-query attention; null means kv_heads = heads. */
-  kv_heads: posInt.nullable().default(null).describe('Grouped-query attention; null means kv_heads = heads.'),
-  ffn: z.union([posInt, FfnRuleSchema]).prefault({}).describe('SwiGLU hidden size: a number, or the Llama rule (7B: 11008).'),
-  rope_theta: positive.default(10000).describe('RoPE base frequency.'),
-  max_seq_len: posInt.default(4096).describe('Longest sequence the model is built for (RoPE tables); data.seq_len may not exceed it.'),
+  kv_heads: posInt.max(LIMITS.heads).nullable().default(null).describe('Grouped-query attention; null means kv_heads = heads.'),
+  ffn: z.union([posInt.max(LIMITS.ffn), FfnRuleSchema]).prefault({}).describe('SwiGLU hidden size: a number, or the Llama rule (7B: 11008).'),
+  rope_theta: positive.max(LIMITS.rope_theta).default(10000).describe('RoPE base frequency.'),
+  max_seq_len: posInt.max(LIMITS.seq_len).default(4096).describe('Longest sequence the model is built for (RoPE tables); data.seq_len may not exceed it.'),
   norm: NormSchema.prefault({}),
   /** LayerNorm over head_dim on queries and keys, before RoPE. */
   qk_norm: z.boolean().default(true).describe('LayerNorm over head_dim on queries and keys, before RoPE.'),
   dropout: DropoutSchema.prefault({}),
   /** Coefficient of mean(logsumexp(logits)^2) added to the loss. */
-  z_loss: z.number().min(0).default(1e-5).describe('Coefficient of mean(logsumexp(logits)^2) added to the loss.'),
+  z_loss: z.number().min(0).max(LIMITS.float32).default(1e-5).describe('Coefficient of mean(logsumexp(logits)^2) added to the loss.'),
   tie_embeddings: z.boolean().default(false).describe('Share the embedding and unembedding matrices (Chameleon: no).'),
   init: InitSchema.prefault({}),
 });
@@ -102,22 +144,22 @@ export const TextTokenizerSchema = z.strictObject({
   corpus: z.array(safeName).default([]).describe('Names of data sources whose text trains the BPE; empty means every source that has text.'),
   /** A tokenizer.json (relative to the spec) to load instead of training one. */
   file: z.string().min(1).nullable().default(null).describe('A tokenizer.json (relative to the spec) to load instead of training one.'),
-  min_frequency: posInt.default(2),
+  min_frequency: posInt.max(LIMITS.steps).default(2),
 });
 
 export const ImageTokenizerSchema = z.strictObject({
   kind: z.literal('vq').default('vq'),
   /** Images are resized (short side) and centre-cropped to resolution x resolution. */
-  resolution: posInt.default(28).describe('Images are resized (short side) and centre-cropped to resolution x resolution.'),
+  resolution: posInt.max(LIMITS.image_side).default(28).describe('Images are resized (short side) and centre-cropped to resolution x resolution.'),
   /** Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image. */
-  patch: posInt.default(4).describe('Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image.'),
+  patch: posInt.max(LIMITS.image_side).default(4).describe('Square patch size in pixels; the code grid is (resolution / patch)^2 tokens per image.'),
   /** Codebook size; must equal model.vocab.image. */
-  codebook_size: posInt.default(512).describe('Codebook size; must equal model.vocab.image.'),
+  codebook_size: posInt.max(LIMITS.vocab_image).default(512).describe('Codebook size; must equal model.vocab.image.'),
   /** A trained codebook file (relative to the spec) to load instead of training one. */
   file: z.string().min(1).nullable().default(null).describe('A trained codebook file (relative to the spec) to load instead of training one.'),
   /** Images used to train the codebook. */
-  train_images: posInt.default(4000).describe('Images used to train the codebook.'),
-  iterations: posInt.default(20),
+  train_images: posInt.max(LIMITS.train_images).default(4000).describe('Images used to train the codebook.'),
+  iterations: posInt.max(LIMITS.iterations).default(20),
 });
 
 export const TokenizerSchema = z.strictObject({
@@ -155,16 +197,16 @@ export const StageSchema = z.strictObject({
   /** Fraction of training steps spent in this stage; the stages' shares sum to 1. */
   share: z.number().gt(0).max(1).describe("Fraction of training steps spent in this stage; the stages' shares sum to 1."),
   /** Mixture weights by source name (shares of the stage's training tokens after normalizing). */
-  weights: z.record(safeName, z.number().min(0)).default({}).describe("Mixture weights by source name (shares of the stage's training tokens after normalizing)."),
+  weights: z.record(safeName, z.number().min(0).max(LIMITS.float32)).default({}).describe("Mixture weights by source name (shares of the stage's training tokens after normalizing)."),
   /**
    * Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources).
    * Resolution folds this into `weights`, so a resolved spec has no `from`.
    */
-  from: z.strictObject({ stage: safeName, scale: z.number().min(0).default(1) }).optional().describe("Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources). Resolution folds this into `weights`, so a resolved spec has no `from`."),
+  from: z.strictObject({ stage: safeName, scale: z.number().min(0).max(LIMITS.float32).default(1) }).optional().describe("Start from an earlier stage's weights scaled by `scale` (stage 2 = stage 1 x 0.5 plus new sources). Resolution folds this into `weights`, so a resolved spec has no `from`."),
 });
 
 export const DataSchema = z.strictObject({
-  seq_len: posInt.default(256).describe('Tokens per training sequence.'),
+  seq_len: posInt.max(LIMITS.seq_len).default(256).describe('Tokens per training sequence.'),
   packing: z
     .strictObject({
       /** pack: documents back to back, split at seq_len; pad: one document per sequence, padded. */
@@ -172,14 +214,14 @@ export const DataSchema = z.strictObject({
     })
     .prefault({}),
   sources: z.record(safeName, SourceSchema).describe('Data sources by name.'),
-  stages: z.array(StageSchema).min(1).describe('Training stages in order (Chameleon: 80% then 20%).'),
+  stages: z.array(StageSchema).min(1).max(LIMITS.stages).describe('Training stages in order (Chameleon: 80% then 20%).'),
 });
 
 export const ScheduleSchema = z.strictObject({
-  warmup: nonNegInt.default(0).describe('Linear warmup steps (Chameleon: 4000).'),
+  warmup: steps.default(0).describe('Linear warmup steps (Chameleon: 4000).'),
   decay: z.enum(['constant', 'linear', 'cosine', 'exponential']).default('cosine'),
   /** Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor). */
-  final_lr: z.number().min(0).default(0).describe('Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor).'),
+  final_lr: z.number().min(0).max(LIMITS.float32).default(0).describe('Learning rate at the last step (exponential decay uses max(final_lr, lr * 1e-3) as its floor).'),
   /**
    * A mathjs expression of `step`, `steps`, `lr` and `warmup` giving the learning rate; overrides
    * warmup/decay when set. Evaluated in the same sandbox as `=` expressions.
@@ -191,8 +233,8 @@ export const OptimizerSchema = z.strictObject({
   kind: z.literal('adamw').default('adamw'),
   lr: positive.default(1e-4).describe('Peak learning rate (Chameleon: 1e-4).'),
   betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
-  eps: positive.default(1e-5),
-  weight_decay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay.'),
+  eps: positive.max(LIMITS.eps).default(1e-5),
+  weight_decay: z.number().min(0).max(LIMITS.float32).default(0.1).describe('AdamW decoupled weight decay.'),
   /** Which parameters decay (src/model/params.ts, `decays`). */
   decay: z
     .enum(['matrices', 'matrices_no_embeddings', 'all', 'none'])
@@ -201,7 +243,7 @@ export const OptimizerSchema = z.strictObject({
       "Which parameters decay: matrices (the weight matrices of linear maps and the embedding table; never norm gains or QK-Norm's per-head weight and bias), matrices_no_embeddings (the same without the embedding table), all, none.",
     ),
   /** Clip the global gradient norm to this value; 0 disables clipping. */
-  grad_clip: z.number().min(0).default(1.0).describe('Clip the global gradient norm to this value; 0 disables clipping.'),
+  grad_clip: z.number().min(0).max(LIMITS.float32).default(1.0).describe('Clip the global gradient norm to this value; 0 disables clipping.'),
   schedule: ScheduleSchema.prefault({}),
 });
 
@@ -215,19 +257,19 @@ export const DivergenceSchema = z.strictObject({
 });
 
 export const TrainSchema = z.strictObject({
-  steps: posInt.describe('Optimizer steps.'),
+  steps: posInt.max(LIMITS.steps).describe('Optimizer steps.'),
   /** Sequences per step. */
-  batch: posInt.default(8).describe('Sequences per step.'),
+  batch: posInt.max(LIMITS.batch).default(8).describe('Sequences per step.'),
   seed: nonNegInt.default(0).describe('Seed for initialization, data order and dropout.'),
   device: z.enum(['cpu', 'gpu', 'auto']).default('cpu'),
   /** Evaluate on held-out data every N steps (0: only at the end). */
-  eval_every: nonNegInt.default(100).describe('Evaluate on held-out data every N steps (0: only at the end).'),
-  eval_batches: posInt.default(4),
+  eval_every: steps.default(100).describe('Evaluate on held-out data every N steps (0: only at the end).'),
+  eval_batches: posInt.max(LIMITS.eval_batches).default(4),
   /** Write a checkpoint every N steps (0: only at the end). */
-  checkpoint_every: nonNegInt.default(500).describe('Write a checkpoint every N steps (0: only at the end).'),
+  checkpoint_every: steps.default(500).describe('Write a checkpoint every N steps (0: only at the end).'),
   /** Checkpoints kept: the newest N, plus the one with the best held-out loss. */
-  keep_checkpoints: posInt.default(3).describe('Checkpoints kept: the newest N, plus the one with the best held-out loss.'),
-  log_every: posInt.default(1),
+  keep_checkpoints: posInt.max(LIMITS.steps).default(3).describe('Checkpoints kept: the newest N, plus the one with the best held-out loss.'),
+  log_every: posInt.max(LIMITS.steps).default(1),
   divergence: DivergenceSchema.prefault({}),
 });
 
@@ -246,11 +288,11 @@ export const SweepSchema = z.strictObject({
   /** Paired lists of equal length, varied together. */
   zip: z.record(z.string(), SweepValues).default({}).describe('Paired lists of equal length, varied together.'),
   /** Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds. */
-  seeds: z.union([posInt, z.array(nonNegInt).min(1)]).default(1).describe('Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds.'),
+  seeds: z.union([posInt.max(LIMITS.sweep_members), z.array(nonNegInt).min(1).max(LIMITS.sweep_members)]).default(1).describe('Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds.'),
   /** n samples from ranges or choices, drawn with their own seed. */
   random: z
     .strictObject({
-      n: posInt,
+      n: posInt.max(LIMITS.sweep_members),
       seed: nonNegInt.default(0),
       params: z.record(z.string(), RandomParamSchema),
     })

@@ -185,3 +185,26 @@ test('6. extends fan-out is bounded: at most 16 entries per extends, and each ba
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).spec.description, 'from b');
 });
+
+test('7. every size field has a schema maximum: --set model.layers=1e9 is a positioned error for info and placement, not an out-of-memory crash', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL });
+  for (const cmd of ['info', 'placement', 'compile']) {
+    const extra = cmd === 'compile' ? ['--shapes-only', '--out', 'c'] : cmd === 'placement' ? ['--device', 'cpu'] : [];
+    const r = chamlab(project, [cmd, 'spec.yaml', '--set', 'model.layers=1e9', ...extra], 60_000);
+    assertUserError(r, /^--set:1:14: model\.layers: must be <= 512, got 1000000000$/m);
+  }
+  for (const [set, msg] of [
+    ['model.d_model=1e12', /model\.d_model: must be <= 65536/],
+    ['model.vocab.text=1e12', /model\.vocab\.text: must be <= 1048576/],
+    ['model.max_seq_len=1e9', /model\.max_seq_len: must be <= 131072/],
+    ['data.seq_len=1e9', /data\.seq_len: must be <= 131072/],
+    ['train.batch=1e9', /train\.batch: must be <= 65536/],
+    ['tokenizer.image.resolution=1e6', /tokenizer\.image\.resolution: must be <= 1024/],
+  ] as const) {
+    assertUserError(chamlab(project, ['info', 'spec.yaml', '--set', set]), msg);
+  }
+  // The largest allowed model is still only counted: info answers without building it.
+  const big = chamlab(project, ['info', 'spec.yaml', '--json', '--set', 'model.layers=512', '--set', 'model.d_model=65536', '--set', 'model.heads=512'], 60_000);
+  assert.equal(big.code, 0, big.err);
+  assert.ok(JSON.parse(big.out).params.total > 1e12);
+});
