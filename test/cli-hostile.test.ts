@@ -208,3 +208,33 @@ test('7. every size field has a schema maximum: --set model.layers=1e9 is a posi
   assert.equal(big.code, 0, big.err);
   assert.ok(JSON.parse(big.out).params.total > 1e12);
 });
+
+/** A grayscale PNG of any declared size: the real pixels (all zero) deflated, or only `idatBytes` of them. */
+function bigPng(width: number, height: number, idatBytes?: number): Buffer {
+  const zlib = require('node:zlib') as typeof import('node:zlib');
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth; colour type 0 (gray), no interlace
+  let idat = zlib.deflateSync(Buffer.alloc(idatBytes === undefined ? height * (width + 1) : 0));
+  if (idatBytes !== undefined) idat = zlib.deflateSync(Buffer.alloc(idatBytes));
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('8. image dimensions are read from the PNG header and refused beyond 4096 x 4096 before anything is decoded', () => {
+  const { project } = sandbox({ 'spec.yaml': PICS_SPEC('pics'), 'pics/a.png': bigPng(5000, 5000), 'pics/a.txt': 'big' });
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--cache', 'cache']), /^pics\/a\.png: the image is 5000 x 5000 pixels; images may be at most 4096 x 4096$/m);
+  fs.writeFileSync(path.join(project, 'pics', 'a.png'), bigPng(30000, 30000, 1000));
+  const r = chamlab(project, ['data', 'spec.yaml', '--cache', 'cache']);
+  assertUserError(r, /^pics\/a\.png: the image is 30000 x 30000 pixels/m);
+  fs.writeFileSync(path.join(project, 'pics', 'a.png'), Buffer.from('not a png at all'));
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--cache', 'cache']), /^pics\/a\.png: cannot read PNG: no PNG signature/m);
+});
