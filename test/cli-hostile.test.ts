@@ -238,3 +238,13 @@ test('8. image dimensions are read from the PNG header and refused beyond 4096 x
   fs.writeFileSync(path.join(project, 'pics', 'a.png'), Buffer.from('not a png at all'));
   assertUserError(chamlab(project, ['data', 'spec.yaml', '--cache', 'cache']), /^pics\/a\.png: cannot read PNG: no PNG signature/m);
 });
+
+test('9. grad bounds the batch by a memory estimate before allocating, and says the estimate', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL });
+  assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors']).code, 0);
+  const rows = (n: number, v: number) => Array.from({ length: n }, () => Array(32).fill(v));
+  fs.writeFileSync(path.join(project, 'big.json'), JSON.stringify({ input_ids: rows(20000, 1), labels: rows(20000, 2) }));
+  const r = chamlab(project, ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'big.json', '--out', 'g.safetensors'], 60_000);
+  assertUserError(r, /^big\.json: a batch of 20000 x 32 tokens needs about \d+\.\d\d GiB for the loss, logits and gradients, more than the limit of 4\.00 GiB; use fewer or shorter sequences$/m);
+  assert.equal(fs.existsSync(path.join(project, 'g.safetensors')), false);
+});

@@ -32,7 +32,7 @@ export const command: Command = {
     checkOutputFile(values.out, '--out');
     const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
     const m = modelDims(spec.model);
-    const batch = readBatch(values.batch, m.vocab, m.maxSeqLen);
+    const batch = readBatch(values.batch, m.vocab, m.maxSeqLen, m);
     const weights = loadWeights(values.weights, m);
     for (const w of configWarnings(values.weights, m)) process.stderr.write(`warning: ${w}\n`);
     const r = await computeGrads(spec, weights, batch, device);

@@ -7,10 +7,11 @@
  * target of position t (no shift inside the model); -100 leaves a position out of the loss.
  */
 import { UserError } from '../../dsl/errors';
-import { readInputFile } from '../files';
+import { humanBytes, readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
 import type { TokenBatch } from '../data/batch';
-import { modelDims } from './config';
+import { modelDims, type ModelDims } from './config';
+import { activationElementsPerToken, countParams } from './size';
 import { buildGradGraph } from './graphs';
 import { IGNORE_INDEX } from './chameleon';
 import { paramTable } from './params';
@@ -20,10 +21,35 @@ import { writeSafetensors, type NamedTensor } from './safetensors';
 import type { Weights } from './weights';
 
 /** A batch file is a few sequences of token ids; anything larger is refused before it is read. */
-export const MAX_BATCH_FILE_BYTES = 64 * 2 ** 20;
+export const MAX_BATCH_FILE_BYTES = 16 * 2 ** 20;
+/** The most memory a loss-and-gradients run may need by estimate (gradMemoryBytes). */
+export const MAX_GRAD_MEMORY_BYTES = 4 * 2 ** 30;
+
+/**
+ * Bytes a loss-and-gradients run over batch x seq tokens needs, by estimate: the activations kept for
+ * backward (size.ts's count) twice over (onnxruntime also holds the backward pass's temporaries; this
+ * matches measurements within about 20%), the logits twice (onnxruntime's output and our copy), and
+ * weights and gradients twice each, all float32.
+ */
+export function gradMemoryBytes(m: ModelDims, batch: number, seq: number): number {
+  const act = activationElementsPerToken(m, seq);
+  const tokens = batch * seq;
+  return 4 * (2 * tokens * (m.layers * act.layer + act.head) + 2 * tokens * m.vocab + 4 * countParams(m).total);
+}
+
+/** Refuses, before anything is allocated, a batch whose estimate exceeds MAX_GRAD_MEMORY_BYTES. */
+export function checkGradMemory(m: ModelDims, batch: number, seq: number, where = 'batch'): void {
+  const need = gradMemoryBytes(m, batch, seq);
+  if (need > MAX_GRAD_MEMORY_BYTES) {
+    throw new UserError(
+      `a batch of ${batch} x ${seq} tokens needs about ${humanBytes(need)} for the loss, logits and gradients, more than the limit of ${humanBytes(MAX_GRAD_MEMORY_BYTES)}; use fewer or shorter sequences`,
+      where,
+    );
+  }
+}
 
 /** Parses and checks a batch JSON file against the model's vocabulary and context length. */
-export function readBatch(file: string, vocab: number, maxSeqLen: number): TokenBatch {
+export function readBatch(file: string, vocab: number, maxSeqLen: number, dims?: ModelDims): TokenBatch {
   const text = readInputFile(file, { maxBytes: MAX_BATCH_FILE_BYTES }).toString('utf8');
   let json: unknown;
   try {
@@ -31,10 +57,10 @@ export function readBatch(file: string, vocab: number, maxSeqLen: number): Token
   } catch (e) {
     throw new UserError(`the batch is not JSON: ${(e as Error).message}`, file);
   }
-  return parseBatch(json, vocab, maxSeqLen, file);
+  return parseBatch(json, vocab, maxSeqLen, file, dims);
 }
 
-export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, where = 'batch'): TokenBatch {
+export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, where = 'batch', dims?: ModelDims): TokenBatch {
   const fail = (msg: string) => new UserError(msg, where);
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw fail('expected an object {"input_ids": [[...]], "labels": [[...]]}');
@@ -63,6 +89,7 @@ export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, wher
   if (labels.length !== B || labels[0].length !== T)
     throw fail(`"labels" is [${labels.length}][${labels[0].length}], "input_ids" is [${B}][${T}]`);
   if (T > maxSeqLen) throw fail(`sequences of ${T} tokens exceed model.max_seq_len ${maxSeqLen}`);
+  if (dims) checkGradMemory(dims, B, T, where);
   const input_ids = new Int32Array(B * T);
   const lab = new Int32Array(B * T);
   let counted = 0;
@@ -95,6 +122,7 @@ export interface GradResult {
  * onnxruntime's CPU provider, or (`gpu`) on its WebGPU provider with every output placed on the CPU.
  */
 export async function computeGrads(spec: Spec, weights: Weights, batch: TokenBatch, device: 'cpu' | 'gpu' = 'cpu'): Promise<GradResult> {
+  checkGradMemory(modelDims(spec.model), batch.batch, batch.seq);
   const gg = buildGradGraph(spec, batch.batch, batch.seq);
   const feeds: Record<string, Float32Array | Int32Array> = { input_ids: batch.input_ids, labels: batch.labels };
   for (const p of gg.params) feeds[p.name] = weights.get(p.name)!;
