@@ -18,6 +18,32 @@ export class UserErrors extends Error {
   }
 }
 
+/**
+ * A short rendering of any JSON value for a message about a user's file: at most `max` characters,
+ * nesting shown to depth 2 and cut below (`[[[...]]]`), at most 8 items per level, so that a value
+ * nested 100,000 deep or a megabyte long cannot overflow the stack or flood the terminal.
+ */
+export function preview(value: unknown, max = 60): string {
+  const render = (v: unknown, depth: number): string => {
+    if (v === null) return 'null';
+    if (typeof v === 'string') return JSON.stringify(v.length > max ? v.slice(0, max) : v);
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (typeof v !== 'object') return typeof v;
+    const open = Array.isArray(v) ? '[' : '{';
+    const close = Array.isArray(v) ? ']' : '}';
+    if (depth >= 2) return `${open}...${close}`;
+    const parts = Array.isArray(v)
+      ? v.slice(0, 8).map((x) => render(x, depth + 1))
+      : Object.keys(v as object)
+          .slice(0, 8)
+          .map((k) => `${JSON.stringify(k.length > max ? k.slice(0, max) : k)}: ${render((v as Record<string, unknown>)[k], depth + 1)}`);
+    const more = (Array.isArray(v) ? v.length : Object.keys(v as object).length) > 8 ? ', ...' : '';
+    return `${open}${parts.join(', ')}${more}${close}`;
+  };
+  const s = render(value, 0);
+  return s.length > max ? s.slice(0, max - 3) + '...' : s;
+}
+
 export function isUserError(e: unknown): e is UserError | UserErrors {
   return e instanceof UserError || e instanceof UserErrors;
 }

@@ -13,6 +13,14 @@ function def(s: AnySchema): any {
   return (s as any)._zod.def;
 }
 
+/**
+ * A field of an object schema's shape by name: own properties only, so that `constructor`,
+ * `__proto__` or `toString` in a user's path are unknown fields and not Object.prototype's members.
+ */
+function field(shape: Record<string, AnySchema>, key: string | number): AnySchema | undefined {
+  return Object.hasOwn(shape, String(key)) ? shape[String(key)] : undefined;
+}
+
 /** Strips optional / default / prefault / nullable wrappers. */
 function unwrap(s: AnySchema): AnySchema {
   let cur = s;
@@ -31,7 +39,7 @@ export function schemasAt(p: Path, root: AnySchema = SpecSchema): AnySchema[] {
     for (const s of current.flatMap(expandUnions)) {
       const d = def(s);
       if (d.type === 'object') {
-        const child = d.shape[String(seg)];
+        const child = field(d.shape, seg);
         if (child) next.push(child);
       } else if (d.type === 'record') {
         next.push(d.valueType);
@@ -94,7 +102,7 @@ export function defaultAt(p: Path, root: AnySchema = SpecSchema): { value: unkno
     const obj = unwrapToObject(s);
     if (!obj) return undefined;
     const u = def(obj);
-    const child = u.shape[String(p[i])];
+    const child = field(u.shape, p[i]);
     if (!child) return undefined;
     if (i === p.length - 1) {
       const found = findDefault(child);

@@ -32,7 +32,7 @@ export function tempPathFor(file: string): string {
 /** An errno failure while writing `file` as a one-line user error; anything else is rethrown as is. */
 function writeError(e: unknown, file: string, where?: string): unknown {
   if (e instanceof UserError || typeof (e as NodeJS.ErrnoException)?.code !== 'string') return e;
-  return new UserError(`cannot write ${displayPath(file)}: ${errnoMessage(e)}`, where ?? displayPath(file));
+  return new UserError(`cannot write the file: ${errnoMessage(e)}`, where ?? displayPath(file));
 }
 
 /**
@@ -42,8 +42,12 @@ function writeError(e: unknown, file: string, where?: string): unknown {
  * Returns the absolute path. `where` names the option the path came from (`--out`).
  */
 export function prepareOutputDir(dir: string, where?: string): string {
-  const abs = path.resolve(dir);
-  const at = where ?? displayPath(abs);
+  return ensureDir(path.resolve(dir), where, path.resolve(dir));
+}
+
+/** prepareOutputDir for `abs`, naming `target` (the folder itself, or a file to be written in it) in messages. */
+function ensureDir(abs: string, where: string | undefined, target: string): string {
+  const at = where ?? displayPath(target);
   const missing: string[] = [];
   let cur = abs;
   for (;;) {
@@ -52,17 +56,22 @@ export function prepareOutputDir(dir: string, where?: string): string {
       st = fs.statSync(cur);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR') throw new UserError(`${displayPath(abs)} lies under a file, not a folder`, at);
-      if (code !== 'ENOENT') throw new UserError(`cannot use ${displayPath(cur)} as an output folder: ${errnoMessage(e)}`, at);
+      // ENOTDIR: a file further up; the walk finds it and names it.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`cannot use ${displayPath(cur)} as an output folder: ${errnoMessage(e)}`, at);
     }
     if (st) {
       if (!st.isDirectory()) {
-        throw new UserError(cur === abs ? `${displayPath(abs)} is ${kindOf(st)}, not a folder` : `${displayPath(abs)} lies under ${displayPath(cur)}, which is ${kindOf(st)}, not a folder`, at);
+        throw new UserError(cur === target ? `${displayPath(target)} is ${kindOf(st)}, not a folder` : `${displayPath(target)} lies under ${displayPath(cur)}, which is ${kindOf(st)}, not a folder`, at);
+      }
+      try {
+        fs.accessSync(cur, fs.constants.W_OK);
+      } catch {
+        throw new UserError(`${displayPath(cur)} is not writable`, at);
       }
       break;
     }
     missing.push(cur);
-    if (missing.length > MAX_NEW_OUTPUT_FOLDERS) throw new UserError(`${displayPath(abs)} needs more than ${MAX_NEW_OUTPUT_FOLDERS} new folders`, at);
+    if (missing.length > MAX_NEW_OUTPUT_FOLDERS) throw new UserError(`${displayPath(target)} needs more than ${MAX_NEW_OUTPUT_FOLDERS} new folders`, at);
     const up = path.dirname(cur);
     if (up === cur) break;
     cur = up;
@@ -93,11 +102,10 @@ export function checkOutputFile(file: string, where?: string): string {
     st = fs.statSync(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw new UserError(`${displayPath(abs)} lies under a file, not a folder`, at);
-    if (code !== 'ENOENT') throw new UserError(`cannot write ${displayPath(abs)}: ${errnoMessage(e)}`, at);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`cannot write ${displayPath(abs)}: ${errnoMessage(e)}`, at);
   }
   if (st && !st.isFile()) throw new UserError(`${displayPath(abs)} is ${kindOf(st)}; an output must be a regular file or not exist yet`, at);
-  prepareOutputDir(path.dirname(abs), where);
+  ensureDir(path.dirname(abs), where, abs);
   return abs;
 }
 
@@ -215,6 +223,7 @@ export function resolveInput(file: string, rules: InputRules = {}): { abs: strin
 
 /** What a non-regular file is, for messages. */
 function kindOf(st: fs.Stats): string {
+  if (st.isFile()) return 'a file';
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';

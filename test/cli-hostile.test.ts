@@ -248,3 +248,54 @@ test('9. grad bounds the batch by a memory estimate before allocating, and says 
   assertUserError(r, /^big\.json: a batch of 20000 x 32 tokens needs about \d+\.\d\d GiB for the loss, logits and gradients, more than the limit of 4\.00 GiB; use fewer or shorter sequences$/m);
   assert.equal(fs.existsSync(path.join(project, 'g.safetensors')), false);
 });
+
+/** A safetensors file from a header object and a data section of `dataBytes` zero bytes. */
+function safetensors(header: unknown, dataBytes = 0): Buffer {
+  const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, Buffer.alloc(dataBytes)]);
+}
+
+test('10. user mistakes that ended as internal errors are one-line user errors with exit 1', () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const { project } = sandbox({
+    'spec.yaml': SMALL,
+    'expr.yaml': SMALL.replace('layers: 1', 'layers: "=constructor.name"'),
+    'sweep.yaml': SMALL + 'sweep:\n  grid:\n    "__proto__.x": [1, 2]\n',
+    'sweep2.yaml': SMALL + 'sweep:\n  grid:\n    "model.constructor": [1, 2]\n',
+    'deep.yaml': SMALL.replace('origin: "builtin:moby-dick"', 'origin: deep.jsonl'),
+    'deep.jsonl': `{"text": ${deep(100_000)}}\n`,
+    'deep.json': `{"input_ids": [[${deep(100_000)}]], "labels": [[1]]}`,
+    'deep.safetensors': safetensors(`{"w": {"dtype": ${deep(100_000)}, "shape": [], "data_offsets": [0, 4]}}`, 4),
+    'b.json': JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }),
+    'idx/model.safetensors.index.json': JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 5 } }),
+    'afile': 'x',
+  });
+  const cases: Array<[string[], RegExp]> = [
+    [['show', 'spec.yaml', '--set', '__proto__.x=1'], /^--set:1:1: unknown path '__proto__\.x'/m],
+    [['show', 'spec.yaml', '--set', 'constructor.name=1'], /^--set:1:1: unknown path 'constructor\.name'/m],
+    [['show', 'spec.yaml', '--set', 'model.vocab.hasOwnProperty=1'], /^--set:1:1: unknown path 'model\.vocab\.hasOwnProperty'/m],
+    [['validate', 'expr.yaml'], /^expr\.yaml:5:12: model\.layers: 'constructor\.name' is not a field/m],
+    [['sweep-plan', 'sweep.yaml'], /^sweep\.yaml:19:5: sweep\.grid: '__proto__\.x' is not a field/m],
+    [['sweep-plan', 'sweep2.yaml'], /^sweep2\.yaml:19:5: sweep\.grid: 'model\.constructor' is not a field/m],
+    [['data', 'deep.yaml', '--cache', 'cache'], /^deep\.jsonl:1: "text" must be a string, got \[\[\[\.\.\.\]\]\]$/m],
+    [['grad', 'spec.yaml', '--weights', 'deep.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], /^deep\.safetensors: not a valid safetensors file: tensor "w" has unknown dtype \[\[\[\.\.\.\]\]\]$/m],
+    [['grad', 'spec.yaml', '--weights', 'idx', '--batch', 'b.json', '--out', 'g.safetensors'], /^idx\/model\.safetensors\.index\.json: weight_map\["model\.embed_tokens\.weight"\] must be a shard file name, got 5$/m],
+    [['compile', 'spec.yaml', '--shapes-only', '--out', 'afile'], /^--out: afile is a file, not a folder$/m],
+    [['compile', 'spec.yaml', '--shapes-only', '--out', 'afile/sub'], /^--out: afile\/sub lies under afile, which is a file, not a folder$/m],
+    [['schema', '--out', 'afile/schema.json'], /^--out: afile\/schema\.json lies under afile, which is a file, not a folder$/m],
+    [['data', 'spec.yaml', '--png', 'afile'], /^--png: afile is a file, not a folder$/m],
+    [['data', 'spec.yaml', '--cache', 'afile/cache'], /^--cache: afile\/cache lies under afile, which is a file, not a folder$/m],
+    [['init', 'spec.yaml', '--out', 'afile/w.safetensors'], /^--out: afile\/w\.safetensors lies under afile, which is a file, not a folder$/m],
+  ];
+  const init = chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors']);
+  assert.equal(init.code, 0, init.err);
+  cases.push([['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'deep.json', '--out', 'g.safetensors'], /^deep\.json: "input_ids"\[0\]\[0\] is \[\[\[\.\.\.\]\]\], not an integer$/m]);
+  // A folder we may not write: read-only for an ordinary user; for root (who ignores modes), sysfs.
+  const readonly = process.getuid?.() === 0 ? '/sys/chamlab-hostile' : path.join(project, 'ro');
+  if (process.getuid?.() !== 0) fs.mkdirSync(readonly, { mode: 0o555 });
+  cases.push([['schema', '--out', path.join(readonly, 'schema.json')], /^--out: (cannot create the folder .*: (permission denied|operation not permitted|read-only file system)|.* is not writable)$/m]);
+  cases.push([['compile', 'spec.yaml', '--shapes-only', '--out', path.join(readonly, 'c')], /^--out: (cannot create the folder .*: (permission denied|operation not permitted|read-only file system)|.* is not writable)$/m]);
+  for (const [args, message] of cases) assertUserError(chamlab(project, args), message);
+});

@@ -9,7 +9,7 @@
  * Special tokens are structural: `encode` never turns the characters "<s>" in a corpus into bos
  * (data must not be able to forge document boundaries); the pipeline inserts specials by id.
  */
-import { UserError } from '../../dsl/errors';
+import { preview, UserError } from '../../dsl/errors';
 import { BYTE_TO_CHAR, PRETOKENIZE_PATTERN, bytesToTokenString, tokenStringToBytes } from './bytelevel';
 import { NUM_SPECIALS, SPECIAL_ROLES, type SpecialRole } from './vocab';
 
@@ -179,27 +179,30 @@ export class BpeTokenizer {
     if (!vocab || typeof vocab !== 'object') fail('model.vocab is missing');
     const tokens: string[] = [];
     for (const [t, id] of Object.entries(vocab)) {
-      if (!Number.isInteger(id) || id < 0) fail(`model.vocab: bad id ${id} for ${JSON.stringify(t)}`);
+      if (!Number.isInteger(id) || id < 0) fail(`model.vocab: bad id ${preview(id)} for ${preview(t)}`);
       if (tokens[id] !== undefined) fail(`model.vocab: id ${id} is used twice`);
       tokens[id] = t;
     }
+    if (j.added_tokens !== undefined && !Array.isArray(j.added_tokens)) fail('added_tokens must be a list');
     for (const a of j.added_tokens ?? []) {
+      if (!a || !Number.isInteger(a.id) || a.id < 0 || typeof a.content !== 'string') fail(`added_tokens: expected {"id": integer, "content": string}, got ${preview(a)}`);
       if (tokens[a.id] !== undefined && tokens[a.id] !== a.content) fail(`added token ${a.id} disagrees with model.vocab`);
       tokens[a.id] = a.content;
     }
     for (let id = 0; id < tokens.length; id++) if (tokens[id] === undefined) fail(`vocabulary has a gap at id ${id}`);
     SPECIAL_ROLES.forEach((role, id) => {
       if (tokens[id] !== specials[role]) {
-        fail(`id ${id} must be the ${role} token ${JSON.stringify(specials[role])}, found ${JSON.stringify(tokens[id])}`);
+        fail(`id ${id} must be the ${role} token ${JSON.stringify(specials[role])}, found ${preview(tokens[id])}`);
       }
     });
     const idOf = new Map(tokens.map((t, id) => [t, id]));
+    if (j.model.merges !== undefined && !Array.isArray(j.model.merges)) fail('model.merges must be a list');
     const merges: Merge[] = (j.model.merges ?? []).map((m: unknown, i: number) => {
       const [l, r] = Array.isArray(m) ? m : typeof m === 'string' ? m.split(' ') : [];
       const left = idOf.get(l);
       const right = idOf.get(r);
       const result = idOf.get(`${l}${r}`);
-      if (left === undefined || right === undefined || result === undefined) fail(`merge ${i} (${JSON.stringify(m)}) uses tokens not in the vocabulary`);
+      if (left === undefined || right === undefined || result === undefined) fail(`merge ${i} (${preview(m)}) uses tokens not in the vocabulary`);
       return { left: left!, right: right!, result: result! };
     });
     try {

@@ -8,7 +8,7 @@
  * is good enough that the tokens carry the digit's identity; the paper's VQ-VAE matters at 512x512,
  * not at 28x28. docs/data.md has the measured PSNR.
  */
-import { UserError } from '../../dsl/errors';
+import { preview, UserError } from '../../dsl/errors';
 import { Rng } from './prng';
 import type { Image } from './image';
 
@@ -100,7 +100,7 @@ export class VqTokenizer {
   static fromJSON(json: any, expected: VqConfig, where: string): VqTokenizer {
     if (!json || json.format !== 'chamlab-vq-kmeans') throw new UserError('not a chamlab VQ codebook (format must be "chamlab-vq-kmeans")', where);
     for (const [k, want] of [['resolution', expected.resolution], ['patch', expected.patch], ['codebook_size', expected.codebookSize]] as const) {
-      if (json[k] !== want) throw new UserError(`${k} is ${json[k]} but the spec says ${want}`, where);
+      if (json[k] !== want) throw new UserError(`${k} is ${preview(json[k])} but the spec says ${want}`, where);
     }
     const size = expected.codebookSize * expected.patch * expected.patch;
     if (!Array.isArray(json.codebook) || json.codebook.length !== size || json.codebook.some((v: unknown) => typeof v !== 'number')) {

@@ -6,7 +6,7 @@
  * Batch JSON: {"input_ids": [[...]], "labels": [[...]]}, integers, [batch][seq]. labels[b][t] is the
  * target of position t (no shift inside the model); -100 leaves a position out of the loss.
  */
-import { UserError } from '../../dsl/errors';
+import { preview, UserError } from '../../dsl/errors';
 import { humanBytes, readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
 import type { TokenBatch } from '../data/batch';
@@ -77,7 +77,7 @@ export function parseBatch(json: unknown, vocab: number, maxSeqLen: number, wher
     rows.forEach((r, b) => {
       if (r.length !== T) throw fail(`"${key}" row ${b} has ${r.length} tokens, row 0 has ${T}`);
       r.forEach((x, t) => {
-        if (!Number.isInteger(x)) throw fail(`"${key}"[${b}][${t}] is ${JSON.stringify(x)}, not an integer`);
+        if (!Number.isInteger(x)) throw fail(`"${key}"[${b}][${t}] is ${preview(x)}, not an integer`);
       });
     });
     return rows as number[][];

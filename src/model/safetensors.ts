@@ -10,7 +10,7 @@
  * never leaves a truncated file under the final name.
  */
 import * as fs from 'node:fs';
-import { UserError } from '../../dsl/errors';
+import { preview, UserError } from '../../dsl/errors';
 import { openInputFile, writeFileAtomic } from '../files';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -69,9 +69,9 @@ export function readHeader(file: string): SafetensorsHeader {
         continue;
       }
       const e = v as { dtype?: string; shape?: unknown; data_offsets?: unknown };
-      if (!e || typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw bad(file, `tensor '${name}' has unknown dtype ${JSON.stringify(e?.dtype)}`);
+      if (!e || typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw bad(file, `tensor ${preview(name)} has unknown dtype ${preview(e?.dtype)}`);
       if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
-        throw bad(file, `tensor '${name}' has an invalid shape ${JSON.stringify(e.shape)}`);
+        throw bad(file, `tensor ${preview(name)} has an invalid shape ${preview(e.shape)}`);
       const offs = e.data_offsets;
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0))
         throw bad(file, `tensor '${name}' has invalid data_offsets`);

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../../dsl/errors';
+import { preview, UserError } from '../../dsl/errors';
 import { readInputFile, writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
 import { numel } from '../graph/ir';
@@ -86,6 +86,7 @@ export function openCheckpoint(where: string): Map<string, { header: Safetensors
     if (!map || typeof map !== 'object') throw new UserError('the shard index has no "weight_map"', file);
     const byShard = new Map<string, Set<string>>();
     for (const [name, shard] of Object.entries(map)) {
+      if (typeof shard !== 'string' || shard === '') throw new UserError(`weight_map[${JSON.stringify(name)}] must be a shard file name, got ${preview(shard)}`, file);
       if (!byShard.has(shard)) byShard.set(shard, new Set());
       byShard.get(shard)!.add(name);
     }

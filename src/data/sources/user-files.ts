@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../../../dsl/errors';
+import { preview, UserError } from '../../../dsl/errors';
 export { displayPath };
 import { displayPath, readInputFile, resolveInput, checkInputDir, type InputRules } from '../../files';
 import { preprocess, type Image } from '../image';
@@ -75,15 +75,15 @@ function jsonlRecords(file: string, projectDir: string): Array<{ line: number; v
 }
 
 function checkKeys(value: unknown, allowed: string[], where: string): Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UserError(`expected a JSON object, got ${JSON.stringify(value)}`, where);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UserError(`expected a JSON object, got ${preview(value)}`, where);
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k)) throw new UserError(`unknown key ${JSON.stringify(k)} (expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')})`, where);
+    if (!allowed.includes(k)) throw new UserError(`unknown key ${preview(k)} (expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')})`, where);
   }
   return value as Record<string, unknown>;
 }
 
 function nonEmptyString(v: unknown, what: string, where: string): string {
-  if (typeof v !== 'string') throw new UserError(`${what} must be a string, got ${JSON.stringify(v)}`, where);
+  if (typeof v !== 'string') throw new UserError(`${what} must be a string, got ${preview(v)}`, where);
   if (v.trim() === '') throw new UserError(`${what} is empty`, where);
   return v;
 }
