@@ -179,6 +179,8 @@ export interface InputRules {
   where?: string;
   /** The file, after resolving every link, must lie inside this folder (the project root, an index's folder). */
   inside?: string;
+  /** What `inside` is, for messages (default: 'the project folder'). */
+  insideName?: string;
   /** Larger files are refused before anything is read. */
   maxBytes?: number;
   /** How the file is named in messages (default: its path, or 'the file' when `where` is the path). */
@@ -206,7 +208,7 @@ export function resolveInput(file: string, rules: InputRules = {}): { abs: strin
     const root = realPath(rules.inside);
     if (!isInside(root, real)) {
       const link = real !== abs && isInside(root, abs) ? ` (a link to ${real})` : '';
-      throw new UserError(`${shown} is outside the project folder ${displayPath(root)}${link}`, where);
+      throw new UserError(`${shown} is outside ${rules.insideName ?? 'the project folder'} ${displayPath(root)}${link}`, where);
     }
   }
   let st: fs.Stats;

@@ -299,3 +299,19 @@ test('10. user mistakes that ended as internal errors are one-line user errors w
   cases.push([['compile', 'spec.yaml', '--shapes-only', '--out', path.join(readonly, 'c')], /^--out: (cannot create the folder .*: (permission denied|operation not permitted|read-only file system)|.* is not writable)$/m]);
   for (const [args, message] of cases) assertUserError(chamlab(project, args), message);
 });
+
+test("11. shard paths in a weight index stay in the index's folder (after links); nothing outside is opened", () => {
+  const { project, outside } = sandbox({
+    'spec.yaml': SMALL,
+    'b.json': JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }),
+    'idx/model.safetensors.index.json': JSON.stringify({ weight_map: { 'model.embed_tokens.weight': '../../outside/secret.safetensors' } }),
+    'idx2/model.safetensors.index.json': JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'linked.safetensors' } }),
+  });
+  fs.writeFileSync(path.join(outside, 'secret.safetensors'), Buffer.alloc(12345));
+  fs.symlinkSync(path.join(outside, 'secret.safetensors'), path.join(project, 'idx2', 'linked.safetensors'));
+  for (const idx of ['idx', 'idx2']) {
+    const r = chamlab(project, ['grad', 'spec.yaml', '--weights', idx, '--batch', 'b.json', '--out', 'g.safetensors']);
+    assertUserError(r, new RegExp(`^${idx}/model\\.safetensors\\.index\\.json: ".*" is outside the folder of the index`, 'm'));
+    assert.doesNotMatch(r.err, /12345/);
+  }
+});

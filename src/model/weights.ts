@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { preview, UserError } from '../../dsl/errors';
-import { readInputFile, writeFileAtomic } from '../files';
+import { checkInputFile, readInputFile, writeFileAtomic } from '../files';
 import type { ModelDims } from './config';
 import { numel } from '../graph/ir';
 import { paramTable, type ParamEntry } from './params';
@@ -91,7 +91,10 @@ export function openCheckpoint(where: string): Map<string, { header: Safetensors
       byShard.get(shard)!.add(name);
     }
     for (const [shard, names] of [...byShard].sort((a, b) => a[0].localeCompare(b[0]))) {
-      const h = readHeader(path.join(path.dirname(file), shard));
+      // A shard is a file beside the index: a name that leads elsewhere (../, a link) is never opened.
+      const shardFile = path.join(path.dirname(file), shard);
+      checkInputFile(shardFile, { inside: path.dirname(file), insideName: 'the folder of the index', where: file, shown: JSON.stringify(shard) });
+      const h = readHeader(shardFile);
       const absent = [...names].filter((n) => !h.tensors.has(n));
       if (absent.length) throw new UserError(`the index places ${listSome(absent)} in ${shard}, which does not hold them`, file);
       add(h, names);
