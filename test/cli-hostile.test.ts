@@ -315,3 +315,21 @@ test("11. shard paths in a weight index stay in the index's folder (after links)
     assert.doesNotMatch(r.err, /12345/);
   }
 });
+
+/** Every file below `dir` whose name marks it as a temporary file. */
+function tempFiles(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.tmp$|\.tmp-|\.\d+\.tmp/.test(path.basename(f)));
+}
+
+test('13. a failed write leaves no temporary file behind', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL, 'b.json': JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }) });
+  fs.mkdirSync(path.join(project, 'wdir'));
+  fs.mkdirSync(path.join(project, 'cfg', 'config.json'), { recursive: true });
+  assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', 'wdir']), /^--out: wdir is a folder; an output must be a regular file/m);
+  assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', 'cfg/w.safetensors']), /^--out: .*cfg\/config\.json is a folder; an output must be a regular file/m);
+  assert.equal(fs.existsSync(path.join(project, 'cfg', 'w.safetensors')), false, 'weights written although their config could not be');
+  assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors']).code, 0);
+  fs.mkdirSync(path.join(project, 'g.safetensors'));
+  assertUserError(chamlab(project, ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'b.json', '--out', 'g.safetensors']), /^--out: g\.safetensors is a folder/m);
+  assert.deepEqual(tempFiles(project), []);
+});

@@ -60,3 +60,16 @@ test('prepareOutputDir creates missing folders level by level and refuses what i
   assert.equal(spawnSync('mkfifo', [path.join(dir, 'fifo')]).status, 0);
   assert.match(userError(() => prepareOutputDir(path.join(dir, 'fifo'), '--png')), /^--png: .*fifo is a FIFO, not a folder$/);
 });
+
+test('writeFileAtomic removes its temporary file when a write fails, and leaves the target as it was', () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'out.bin');
+  fs.writeFileSync(file, 'old');
+  // The second chunk fails after the temporary file was created and partly written.
+  const failing = { get byteLength(): number {
+    throw new Error('the disk went away');
+  } } as unknown as Uint8Array;
+  assert.throws(() => writeFileAtomic(file, [Buffer.from('new'), failing]), /the disk went away/);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'old');
+  assert.deepEqual(fs.readdirSync(dir), ['out.bin']);
+});
