@@ -58,6 +58,11 @@ export const LIMITS = {
   stages: 1000,
   /** Members of one sweep (grid x zip x random x seeds). */
   sweep_members: 10_000,
+  /**
+   * Seeds: every generator (init, data order, dropout, sweep sampling) takes 32 bits, so a larger
+   * seed would give the same run as a smaller one under a different hash.
+   */
+  seed: 2 ** 32 - 1,
   /** Any other number that reaches a float32 graph must be a finite float32. */
   float32: 3.4e38,
 } as const;
@@ -67,6 +72,7 @@ const nonNegInt = z.number().int().nonnegative();
 const probability = z.number().min(0).max(1);
 const positive = z.number().positive().max(LIMITS.float32);
 const steps = nonNegInt.max(LIMITS.steps);
+const seed = nonNegInt.max(LIMITS.seed);
 
 /** Special tokens by role; ids 0..4 in this order, then BPE tokens, then the image codebook. */
 export const SpecialsSchema = z.strictObject({
@@ -260,7 +266,7 @@ export const TrainSchema = z.strictObject({
   steps: posInt.max(LIMITS.steps).describe('Optimizer steps.'),
   /** Sequences per step. */
   batch: posInt.max(LIMITS.batch).default(8).describe('Sequences per step.'),
-  seed: nonNegInt.default(0).describe('Seed for initialization, data order and dropout.'),
+  seed: seed.default(0).describe('Seed for initialization, data order and dropout (0 to 2^32 - 1).'),
   device: z.enum(['cpu', 'gpu', 'auto']).default('cpu'),
   /** Evaluate on held-out data every N steps (0: only at the end). */
   eval_every: steps.default(100).describe('Evaluate on held-out data every N steps (0: only at the end).'),
@@ -288,12 +294,12 @@ export const SweepSchema = z.strictObject({
   /** Paired lists of equal length, varied together. */
   zip: z.record(z.string(), SweepValues).default({}).describe('Paired lists of equal length, varied together.'),
   /** Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds. */
-  seeds: z.union([posInt.max(LIMITS.sweep_members), z.array(nonNegInt).min(1).max(LIMITS.sweep_members)]).default(1).describe('Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds.'),
+  seeds: z.union([posInt.max(LIMITS.sweep_members), z.array(seed).min(1).max(LIMITS.sweep_members)]).default(1).describe('Replicates: a count (seeds 0..n-1 added to train.seed) or an explicit list of seeds.'),
   /** n samples from ranges or choices, drawn with their own seed. */
   random: z
     .strictObject({
       n: posInt.max(LIMITS.sweep_members),
-      seed: nonNegInt.default(0),
+      seed: seed.default(0),
       params: z.record(z.string(), RandomParamSchema),
     })
     .optional(),

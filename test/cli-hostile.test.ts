@@ -333,3 +333,12 @@ test('13. a failed write leaves no temporary file behind', () => {
   assertUserError(chamlab(project, ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'b.json', '--out', 'g.safetensors']), /^--out: g\.safetensors is a folder/m);
   assert.deepEqual(tempFiles(project), []);
 });
+
+test('14. seeds are validated to the range the generators use (0..2^32-1), so distinct hashes mean distinct runs', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL, 'sweep.yaml': SMALL + 'sweep:\n  seeds: [1, 4294967296]\n' });
+  assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--seed', '4294967296']), /^--seed: must be an integer from 0 to 4294967295, got '4294967296'$/m);
+  assertUserError(chamlab(project, ['gradcheck', '--seed', '4294967296']), /^--seed: must be an integer from 0 to 4294967295, got '4294967296'$/m);
+  assertUserError(chamlab(project, ['show', 'spec.yaml', '--set', 'train.seed=4294967296']), /^--set:1:12: train\.seed: must be <= 4294967295, got 4294967296$/m);
+  assertUserError(chamlab(project, ['sweep-plan', 'sweep.yaml']), /^sweep\.yaml:18:14: sweep\.seeds\.1: must be <= 4294967295, got 4294967296$/m);
+  assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--seed', '4294967295']).code, 0);
+});

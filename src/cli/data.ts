@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from './command';
-import { parseCommandArgs, printJson } from './common';
+import { intOption, parseCommandArgs, printJson } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';
 import { createDataPipeline } from '../data/pipeline';
@@ -91,13 +91,6 @@ export const command: Command = {
     return 0;
   },
 };
-
-function intOption(v: string | undefined, dflt: number, min: number, name: string): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`expected an integer >= ${min}, got ${JSON.stringify(v)}`, name);
-  return n;
-}
 
 function writeImages(dir: string | undefined, s: Sample): string[] {
   if (!dir) return [];

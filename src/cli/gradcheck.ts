@@ -5,7 +5,7 @@
  * Exits 1 if any relative error exceeds 1e-6 (or an op has no gradcheck cases).
  */
 import type { Command } from './command';
-import { parseCommandArgs, printJson } from './common';
+import { parseCommandArgs, printJson, seedOption } from './common';
 import { UserError } from '../../dsl/errors';
 
 export const command: Command = {
@@ -17,8 +17,7 @@ export const command: Command = {
       { json: { type: 'boolean' }, op: { type: 'string', multiple: true }, seed: { type: 'string' } },
       false,
     );
-    const seed = values.seed === undefined ? 1 : Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be a non-negative integer, got '${values.seed}'`, 'chamlab gradcheck');
+    const seed = seedOption(values.seed, 1);
     // loaded here so `chamlab help` does not load the compiler or onnxruntime
     const G = await import('../graph');
     const { GRADCHECK_TOLERANCE, gradcheckModel, gradcheckOps } = await import('../runtime/gradcheck');

@@ -1,6 +1,6 @@
 /** `chamlab init FILE [--set ...] --out W.safetensors [--seed N]`: seeded initial weights under HF names. */
 import type { Command } from './command';
-import { parseCommandArgs, printJson } from './common';
+import { parseCommandArgs, printJson, seedOption } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';
 import { modelDims } from '../model/config';
@@ -20,8 +20,7 @@ export const command: Command = {
     if (positionals.length !== 1 || !values.out)
       throw new UserError('usage: chamlab init FILE [--set ...] --out W.safetensors [--seed N]', 'chamlab init');
     const { spec, hash } = await loadSpec(positionals[0], { overrides: values.set ?? [] });
-    const seed = values.seed !== undefined ? Number(values.seed) : spec.train.seed;
-    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be a non-negative integer, got '${values.seed}'`, 'chamlab init');
+    const seed = seedOption(values.seed, spec.train.seed);
     const m = modelDims(spec.model);
     const total = countParams(m).total;
     // Float32 arrays for every parameter plus the file: refuse what cannot fit rather than crash later.
