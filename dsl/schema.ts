@@ -70,7 +70,8 @@ export const LIMITS = {
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const probability = z.number().min(0).max(1);
-const positive = z.number().positive().max(LIMITS.float32);
+/** A number > 0 and at most `max` (a finite float32 unless a field has its own bound). */
+const positive = (max: number = LIMITS.float32) => z.number().positive().max(max);
 const steps = nonNegInt.max(LIMITS.steps);
 const seed = nonNegInt.max(LIMITS.seed);
 
@@ -98,12 +99,12 @@ export const VocabSchema = z.strictObject({
 export const FfnRuleSchema = z.strictObject({
   rule: z.literal('llama').default('llama'),
   multiple_of: posInt.max(LIMITS.ffn).default(256),
-  ffn_dim_multiplier: positive.max(LIMITS.ffn_dim_multiplier).nullable().default(null),
+  ffn_dim_multiplier: positive(LIMITS.ffn_dim_multiplier).nullable().default(null),
 });
 
 export const NormSchema = z.strictObject({
   kind: z.literal('rmsnorm').default('rmsnorm'),
-  eps: positive.max(LIMITS.eps).default(1e-5),
+  eps: positive(LIMITS.eps).default(1e-5),
   /** pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B). */
   order: z.enum(['pre', 'swin']).default('pre').describe('pre: h = x + attn(norm(x)) (Llama, Chameleon-7B); swin: h = x + norm(attn(x)) (Chameleon-34B).'),
 });
@@ -120,7 +121,7 @@ export const DropoutSchema = z.strictObject({
 export const InitSchema = z.strictObject({
   /** normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2). */
   scheme: z.enum(['normal', 'scaled_normal']).default('scaled_normal').describe('normal: N(0, std) everywhere; scaled_normal: output projections get std / sqrt(2 * layers) (GPT-2).'),
-  std: positive.max(LIMITS.init_std).default(0.02),
+  std: positive(LIMITS.init_std).default(0.02),
 });
 
 export const ModelSchema = z.strictObject({
@@ -132,7 +133,7 @@ export const ModelSchema = z.strictObject({
   /** Grouped-query attention; null means kv_heads = heads. */
   kv_heads: posInt.max(LIMITS.heads).nullable().default(null).describe('Grouped-query attention; null means kv_heads = heads.'),
   ffn: z.union([posInt.max(LIMITS.ffn), FfnRuleSchema]).prefault({}).describe('SwiGLU hidden size: a number, or the Llama rule (7B: 11008).'),
-  rope_theta: positive.max(LIMITS.rope_theta).default(10000).describe('RoPE base frequency.'),
+  rope_theta: positive(LIMITS.rope_theta).default(10000).describe('RoPE base frequency.'),
   max_seq_len: posInt.max(LIMITS.seq_len).default(4096).describe('Longest sequence the model is built for (RoPE tables); data.seq_len may not exceed it.'),
   norm: NormSchema.prefault({}),
   /** LayerNorm over head_dim on queries and keys, before RoPE. */
@@ -237,9 +238,9 @@ export const ScheduleSchema = z.strictObject({
 
 export const OptimizerSchema = z.strictObject({
   kind: z.literal('adamw').default('adamw'),
-  lr: positive.default(1e-4).describe('Peak learning rate (Chameleon: 1e-4).'),
+  lr: positive().default(1e-4).describe('Peak learning rate (Chameleon: 1e-4).'),
   betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
-  eps: positive.max(LIMITS.eps).default(1e-5),
+  eps: positive(LIMITS.eps).default(1e-5),
   weight_decay: z.number().min(0).max(LIMITS.float32).default(0.1).describe('AdamW decoupled weight decay.'),
   /** Which parameters decay (src/model/params.ts, `decays`). */
   decay: z
@@ -257,9 +258,9 @@ export const DivergenceSchema = z.strictObject({
   /** What to do when the loss is NaN/Inf or crosses a threshold: stop the run, or warn and go on. */
   action: z.enum(['stop', 'warn']).default('stop').describe('What to do when the loss is NaN/Inf or crosses a threshold: stop the run, or warn and go on.'),
   /** Loss above this value counts as divergence (null: never). */
-  loss_above: positive.nullable().default(null).describe('Loss above this value counts as divergence (null: never).'),
+  loss_above: positive().nullable().default(null).describe('Loss above this value counts as divergence (null: never).'),
   /** Loss above spike_factor x its running mean counts as divergence (null: never). */
-  spike_factor: positive.nullable().default(null).describe('Loss above spike_factor x its running mean counts as divergence (null: never).'),
+  spike_factor: positive().nullable().default(null).describe('Loss above spike_factor x its running mean counts as divergence (null: never).'),
 });
 
 export const TrainSchema = z.strictObject({
@@ -283,7 +284,7 @@ const SweepValues = z.array(z.unknown()).min(1);
 
 export const RandomParamSchema = z.union([
   z.strictObject({ uniform: z.tuple([z.number(), z.number()]) }),
-  z.strictObject({ log_uniform: z.tuple([positive, positive]) }),
+  z.strictObject({ log_uniform: z.tuple([positive(), positive()]) }),
   z.strictObject({ int: z.tuple([z.number().int(), z.number().int()]) }),
   z.strictObject({ choice: SweepValues }),
 ]);

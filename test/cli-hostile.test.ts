@@ -342,3 +342,13 @@ test('14. seeds are validated to the range the generators use (0..2^32-1), so di
   assertUserError(chamlab(project, ['sweep-plan', 'sweep.yaml']), /^sweep\.yaml:18:14: sweep\.seeds\.1: must be <= 4294967295, got 4294967296$/m);
   assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--seed', '4294967295']).code, 0);
 });
+
+test('15. init scales are bounded: model.init.std=1e308 is refused; the largest allowed std gives finite weights', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL });
+  assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--set', 'model.init.std=1e308']), /^--set:1:16: model\.init\.std: must be <= 10, got 1e\+308$/m);
+  assert.equal(fs.existsSync(path.join(project, 'w.safetensors')), false);
+  const ok = chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--set', 'model.init.std=10']);
+  assert.equal(ok.code, 0, ok.err);
+  const { readSafetensors } = require('../src/model/safetensors') as typeof import('../src/model/safetensors');
+  for (const [name, t] of readSafetensors(path.join(project, 'w.safetensors'))) assert.ok(t.data.every(Number.isFinite), `${name} has non-finite values`);
+});
