@@ -352,3 +352,20 @@ test('15. init scales are bounded: model.init.std=1e308 is refused; the largest 
   const { readSafetensors } = require('../src/model/safetensors') as typeof import('../src/model/safetensors');
   for (const [name, t] of readSafetensors(path.join(project, 'w.safetensors'))) assert.ok(t.data.every(Number.isFinite), `${name} has non-finite values`);
 });
+
+test('18. safetensors tensors must tile the data section: overlapping, aliased data, holes and trailing bytes are refused', () => {
+  const t = (begin: number, end: number) => ({ dtype: 'F32', shape: [(end - begin) / 4], data_offsets: [begin, end] });
+  const { project } = sandbox({
+    'spec.yaml': SMALL,
+    'b.json': JSON.stringify({ input_ids: [[1, 2]], labels: [[2, 3]] }),
+    'alias.safetensors': safetensors({ a: t(0, 4), b: t(0, 4) }, 4),
+    'overlap.safetensors': safetensors({ a: t(0, 8), b: t(4, 12) }, 12),
+    'hole.safetensors': safetensors({ a: t(0, 4), b: t(8, 12) }, 12),
+    'tail.safetensors': safetensors({ a: t(0, 4) }, 8),
+  });
+  const grad = (w: string) => chamlab(project, ['grad', 'spec.yaml', '--weights', w, '--batch', 'b.json', '--out', 'g.safetensors']);
+  assertUserError(grad('alias.safetensors'), /^alias\.safetensors: not a valid safetensors file: tensor "b" \(bytes 0\.\.4\) overlaps tensor "a" \(bytes 0\.\.4\)$/m);
+  assertUserError(grad('overlap.safetensors'), /^overlap\.safetensors: not a valid safetensors file: tensor "b" \(bytes 4\.\.12\) overlaps tensor "a" \(bytes 0\.\.8\)$/m);
+  assertUserError(grad('hole.safetensors'), /^hole\.safetensors: not a valid safetensors file: 4 bytes between tensor "a" and tensor "b" belong to no tensor$/m);
+  assertUserError(grad('tail.safetensors'), /^tail\.safetensors: not a valid safetensors file: the last 4 bytes of the data section belong to no tensor$/m);
+});

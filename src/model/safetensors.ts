@@ -82,10 +82,30 @@ export function readHeader(file: string): SafetensorsHeader {
       if (end > dataLen) throw bad(file, `tensor '${name}' ends at ${end}, past the data section (${dataLen} bytes)`);
       tensors.set(name, { dtype, shape: e.shape as number[], begin, end });
     }
+    checkTiling(file, tensors, dataLen);
     return { file, dataStart: 8 + n, tensors, metadata };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The format's data section is the tensors back to back: sorted by offset, each starts where the
+ * previous ends, the first at 0 and the last at the end. Anything else (two names aliasing the same
+ * bytes, overlaps, holes, trailing bytes) is refused, as the reference implementation does.
+ */
+function checkTiling(file: string, tensors: Map<string, TensorEntry>, dataLen: number): void {
+  const spans = [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let at = 0;
+  let prev: [string, TensorEntry] | undefined;
+  for (const span of spans) {
+    const [name, e] = span;
+    if (e.begin < at) throw bad(file, `tensor ${preview(name)} (bytes ${e.begin}..${e.end}) overlaps tensor ${preview(prev![0])} (bytes ${prev![1].begin}..${prev![1].end})`);
+    if (e.begin > at) throw bad(file, `${e.begin - at} bytes ${prev ? `between tensor ${preview(prev[0])} and` : 'before'} tensor ${preview(name)} belong to no tensor`);
+    if (e.end > e.begin || !prev) prev = span;
+    at = e.end;
+  }
+  if (at < dataLen) throw bad(file, `the last ${dataLen - at} bytes of the data section belong to no tensor`);
 }
 
 function bf16ToF32(src: Uint16Array): Float32Array {
