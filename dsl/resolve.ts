@@ -65,6 +65,8 @@ class Problems {
 /** Resolves a located tree (extends already flattened, overrides applied). */
 export function resolveTree(tree: LNode, ctx: ResolveContext): Resolved {
   const problems = new Problems();
+  checkControlCharacters(tree, [], problems);
+  problems.throwIfAny();
   const { value: plain, locs } = toPlain(tree);
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     throw errorAt(tree.loc, 'a spec is a mapping of sections (name, model, data, ...)');
@@ -102,6 +104,31 @@ export function resolveSpec(input: SpecInput | Spec | { toSpecInput(): SpecInput
   const root = path.isAbsolute(source) ? projectRoot(source) : projectRoot(path.join(process.cwd(), 'spec'));
   const tree = flattenExtends(fromPlain(value, { file: source, line: 1, col: 1 }), source, root);
   return resolveTree(tree, { file: source, root });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Control characters
+
+/**
+ * Control characters (Unicode Cc: C0, DEL, C1) other than tab and line feed. They have no business in
+ * a spec, and a NUL or an escape sequence in a name, a path or a description would reach the hashed
+ * spec, file names and terminals.
+ */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+
+function checkControlCharacters(n: LNode, p: Path, problems: Problems): void {
+  const code = (s: string) => `U+${s.codePointAt(s.search(CONTROL))!.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (n.kind === 'scalar') {
+    if (typeof n.value === 'string' && CONTROL.test(n.value)) {
+      problems.add(n.loc, `${pathString(p)}: control character ${code(n.value)} in a string; spec strings may not hold control characters (tabs and line breaks excepted)`);
+    }
+  } else if (n.kind === 'seq') n.items.forEach((it, i) => checkControlCharacters(it, [...p, i], problems));
+  else {
+    for (const [k, { keyLoc, node }] of n.entries) {
+      if (CONTROL.test(k)) problems.add(keyLoc, `${pathString(p)}: control character ${code(k)} in a key; spec keys may not hold control characters`);
+      else checkControlCharacters(node, [...p, k], problems);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -369,3 +369,19 @@ test('18. safetensors tensors must tile the data section: overlapping, aliased d
   assertUserError(grad('hole.safetensors'), /^hole\.safetensors: not a valid safetensors file: 4 bytes between tensor "a" and tensor "b" belong to no tensor$/m);
   assertUserError(grad('tail.safetensors'), /^tail\.safetensors: not a valid safetensors file: the last 4 bytes of the data section belong to no tensor$/m);
 });
+
+test('19. control characters in spec strings are refused (they would reach the hashed spec); tabs and line breaks are text', () => {
+  const { project } = sandbox({
+    'nul.yaml': SMALL.replace('name: small', 'name: small\ndescription: "a\\0b"'),
+    'bell.yaml': SMALL.replace('origin: "builtin:moby-dick"', 'origin: "notes\\u0007.jsonl"'),
+    'key.yaml': SMALL.replace('train: { steps: 10 }', 'train: { steps: 10, "seed\\x1b[2J": 1 }'),
+    'ok.yaml': SMALL.replace('name: small', 'name: small\ndescription: "two\\tcolumns\\nand two lines"'),
+  });
+  assertUserError(chamlab(project, ['show', 'nul.yaml']), /^nul\.yaml:2:15: description: control character U\+0000 in a string; spec strings may not hold control characters \(tabs and line breaks excepted\)$/m);
+  assertUserError(chamlab(project, ['show', 'bell.yaml']), /^bell\.yaml:12:31: data\.sources\.t\.origin: control character U\+0007 in a string/m);
+  assertUserError(chamlab(project, ['show', 'key.yaml']), /^key\.yaml:16:21: train: control character U\+001B in a key/m);
+  assertUserError(chamlab(project, ['show', 'nul.yaml', '--set', 'description="x\\u0085"']), /^--set:1:14: description: control character U\+0085 in a string/m);
+  const ok = chamlab(project, ['show', 'ok.yaml', '--json']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.equal(JSON.parse(ok.out).spec.description, 'two\tcolumns\nand two lines');
+});
