@@ -236,7 +236,8 @@ function evaluateExpressions(input: Record<string, any>, locs: LocIndex, problem
     const dotted = ref.join('.');
     const refPath = parsePath(dotted);
     const holder = getAt(input, refPath.slice(0, -1));
-    const written = holder && typeof holder === 'object' ? holder[refPath[refPath.length - 1]] : undefined;
+    const last = String(refPath[refPath.length - 1]);
+    const written = holder && typeof holder === 'object' && Object.hasOwn(holder, last) ? holder[last] : undefined;
     const where = `${key(from)}`;
     if (written !== undefined) {
       if (isExpression(written) && acceptsNumber(refPath)) return evaluate(refPath);
@@ -543,10 +544,11 @@ function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
 // ---------------------------------------------------------------------------------------------------
 // Plain-value helpers
 
+/** The value at a path: own properties only (a path through `constructor` finds nothing). */
 function getAt(v: unknown, p: Path): any {
   let cur: any = v;
   for (const s of p) {
-    if (cur === null || typeof cur !== 'object') return undefined;
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, String(s))) return undefined;
     cur = cur[s as any];
   }
   return cur;

@@ -72,7 +72,7 @@ test('show: bad --set is a positioned user error naming --set', () => {
   assert.equal(r.err, "--set:1:1: unknown path 'optimizer.lrr' (did you mean 'optimizer.lr'?)\n");
   const flag = chamlab('show', 'experiments/tiny.yaml', '--bogus');
   assert.equal(flag.code, 1);
-  assert.match(flag.err, /^chamlab show: Unknown option '--bogus'/);
+  assert.match(flag.err, /^chamlab show: unknown option '--bogus' \(see 'chamlab show --help'\)\n$/);
 });
 
 test('sweep-plan --json: [{hash, overrides, spec}], members without sweep', () => {

@@ -10,17 +10,45 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
  * Unknown flags and missing values become a UserError naming the flag.
  */
 export function parseCommandArgs(command: string, args: string[], options: Options, allowPositionals = true) {
+  const all: Options = { set: { type: 'string', multiple: true }, ...options };
+  const help = ` (see 'chamlab ${command} --help')`;
   try {
-    const parsed = parseArgs({
-      args,
-      options: { set: { type: 'string', multiple: true }, ...options },
-      allowPositionals,
-      strict: true,
-    });
+    const parsed = parseArgs({ args: joinNegativeValues(args, all), options: all, allowPositionals, strict: true });
     return { values: parsed.values as Record<string, any>, positionals: parsed.positionals };
   } catch (e) {
-    throw new UserError(`${(e as Error).message.split('\n')[0]} (see 'chamlab help')`, `chamlab ${command}`);
+    const err = e as NodeJS.ErrnoException;
+    const flag = /Option '(-[^' ]+)/.exec(err.message)?.[1] ?? '';
+    let message = err.message.split('\n')[0];
+    if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /argument missing/.test(message)) message = `${flag} needs a value`;
+    else if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(message)) {
+      const value = args[args.indexOf(flag) + 1] ?? '';
+      message = `the value of ${flag}, '${value}', looks like an option; write ${flag}=${value}`;
+    } else if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') message = `unknown option '${/'([^']+)'/.exec(message)?.[1] ?? ''}'`;
+    else if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') message = message.replace(/^Unexpected argument/, 'unexpected argument');
+    throw new UserError(message + help, `chamlab ${command}`);
   }
+}
+
+/**
+ * `--seed -1` as `--seed=-1`: a value that reads as a negative number is the option's value, so that
+ * the option's own check can say what is wrong with it (parseArgs would call it ambiguous).
+ */
+function joinNegativeValues(args: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    const next = args[i + 1];
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /**
