@@ -396,3 +396,20 @@ test('20. messages say what is wrong: a negative number as a value, an unknown f
   assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', '-w']), /^chamlab init: the value of --out, '-w', looks like an option; write --out=-w \(see 'chamlab init --help'\)$/m);
   assertUserError(chamlab(project, ['info', 'spec.yaml', '--nope']), /^chamlab info: unknown option '--nope' \(see 'chamlab info --help'\)$/m);
 });
+
+test('16. every command prints its usage, options and an example with --help and -h', () => {
+  const list = chamlab(REPO, ['help']);
+  assert.equal(list.code, 0);
+  const names = [...list.out.matchAll(/^ {2}(\S+) {2,}/gm)].map((m) => m[1]);
+  for (const n of ['validate', 'show', 'sweep-plan', 'schema', 'compile', 'gradcheck', 'info', 'init', 'grad', 'data', 'placement', 'demo']) assert.ok(names.includes(n), `${n} is not listed`);
+  for (const name of names) {
+    for (const flag of ['--help', '-h']) {
+      const r = chamlab(REPO, [name, flag]);
+      assert.equal(r.code, 0, `${name} ${flag}: ${r.err}`);
+      assert.match(r.out, new RegExp(`^usage: chamlab ${name}\\b`), `${name} ${flag}`);
+      assert.match(r.out, /\noptions:\n/, `${name} ${flag} lists no options`);
+      assert.match(r.out, new RegExp(`\\nexample:\\n {2}chamlab ${name}\\b`), `${name} ${flag} has no example`);
+      assert.equal(r.err, '');
+    }
+  }
+});

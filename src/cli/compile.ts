@@ -8,6 +8,21 @@ import { prepareOutputDir } from '../files';
 
 export const command: Command = {
   summary: 'write train_step.onnx, eval.onnx, forward.onnx and manifest.json for a spec',
+  help: `usage: chamlab compile FILE --out DIR [--set PATH=VALUE ...] [--shapes-only] [--json]
+
+Writes train_step.onnx, eval.onnx, forward.onnx and manifest.json for the spec into DIR, plus
+seeded initial weights (weights.safetensors, config.json) unless --shapes-only.
+
+options:
+  --out DIR           the output folder (created if missing)
+  --shapes-only       graphs and manifest only; no weights are allocated (any model size)
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print the written files as JSON
+  -h, --help          this help
+
+example:
+  chamlab compile experiments/tiny.yaml --out build/tiny --shapes-only
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('compile', args, {
       out: { type: 'string' },

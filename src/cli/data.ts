@@ -19,6 +19,24 @@ const USAGE = 'chamlab data FILE [--set path=value ...] [--stage NAME] [--sample
 
 export const command: Command = {
   summary: 'declared vs realized data mixture per stage, image-first ratio, decoded samples',
+  help: `usage: chamlab data FILE [--stage NAME] [--samples N] [--tokens N] [--png DIR] [--cache DIR] [--set PATH=VALUE ...] [--json]
+
+What the spec's data pipeline produces per stage: declared vs realized mixture, image-first ratio,
+tokens per image, and decoded sample sequences. Trains (or loads) the tokenizers first.
+
+options:
+  --stage NAME        only this stage
+  --samples N         sample sequences shown per stage (default 3)
+  --tokens N          tokens measured per stage (default 100000)
+  --png DIR           write the samples' images as PNG files into DIR
+  --cache DIR         tokenizer cache (default $CHAMLAB_CACHE or ~/.cache/chamlab)
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print the report as JSON
+  -h, --help          this help
+
+example:
+  chamlab data experiments/tiny.yaml --samples 2 --png samples
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('data', args, {
       stage: { type: 'string' },

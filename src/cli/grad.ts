@@ -14,6 +14,23 @@ import { checkInputFile, checkOutputFile } from '../files';
 
 export const command: Command = {
   summary: 'loss, logits and all parameter gradients for given weights and batch (safetensors out)',
+  help: `usage: chamlab grad FILE --weights W --batch B.json --out OUT.safetensors [--device cpu|gpu] [--set PATH=VALUE ...] [--json]
+
+Computes the loss, logits and every parameter's gradient (dropout off) for given weights and batch,
+written as safetensors: for comparison with another implementation.
+
+options:
+  --weights W         a .safetensors file, a shard index (model.safetensors.index.json) or a folder with either
+  --batch B.json      {"input_ids": [[...]], "labels": [[...]]} ([batch][seq]; label -100 is ignored)
+  --out FILE          where loss, logits and gradients go
+  --device cpu|gpu    onnxruntime provider (default cpu)
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print loss and metrics as JSON
+  -h, --help          this help
+
+example:
+  chamlab grad experiments/tiny.yaml --weights w.safetensors --batch batch.json --out grads.safetensors
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('grad', args, {
       weights: { type: 'string' },

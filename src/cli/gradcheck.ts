@@ -10,6 +10,20 @@ import { UserError } from '../../dsl/errors';
 
 export const command: Command = {
   summary: 'check every primitive VJP and the tiny model gradient against finite differences (float64)',
+  help: `usage: chamlab gradcheck [--op NAME ...] [--seed N] [--json]
+
+Checks every primitive's VJP and whole-model gradients against finite differences in float64;
+exit 1 if a relative error exceeds the tolerance.
+
+options:
+  --op NAME           check only this primitive (repeatable); skips the model checks
+  --seed N            seed of the random inputs, 0 to 4294967295 (default 1)
+  --json              print the results as JSON
+  -h, --help          this help
+
+example:
+  chamlab gradcheck --op MatMul --op Softmax
+`,
   async run(args) {
     const { values } = parseCommandArgs(
       'gradcheck',

@@ -11,6 +11,20 @@ import { checkOutputFile } from '../files';
 
 export const command: Command = {
   summary: 'write seeded initial weights (safetensors, HF Chameleon names) and a config.json beside them',
+  help: `usage: chamlab init FILE --out W.safetensors [--seed N] [--set PATH=VALUE ...] [--json]
+
+Writes seeded initial weights under HF Chameleon names, and config.json beside them.
+
+options:
+  --out FILE          the weights file (a regular file or a new one; config.json goes beside it)
+  --seed N            initialization seed, 0 to 4294967295 (default: the spec's train.seed)
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print what was written as JSON
+  -h, --help          this help
+
+example:
+  chamlab init experiments/tiny.yaml --out weights/tiny/model.safetensors --seed 1
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('init', args, {
       out: { type: 'string' },

@@ -56,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`chamlab: unknown command '${name}'; run 'chamlab help' for the list\n`);
     return 2;
   }
-  if (cmd.help && (rest.includes('--help') || rest.includes('-h'))) {
+  const beforeDashes = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
     process.stdout.write(cmd.help.trimEnd() + '\n');
     return 0;
   }

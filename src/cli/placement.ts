@@ -15,6 +15,22 @@ const GRAPHS = ['train_step', 'eval', 'forward', 'prefill', 'decode_step'] as co
 
 export const command: Command = {
   summary: 'which execution provider runs each node of the spec graphs (CPU fallbacks on WebGPU)',
+  help: `usage: chamlab placement FILE [--device cpu|gpu|auto] [--graph train_step|eval|forward|all] [--verbose] [--set PATH=VALUE ...] [--json]
+
+Which execution provider runs each node of the spec's graphs: counts per provider and every CPU
+fallback under WebGPU (each costs device-host copies every step).
+
+options:
+  --device D          cpu, gpu or auto (default gpu)
+  --graph G           train_step, eval, forward or all (default train_step)
+  -v, --verbose       list every node
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print the reports as JSON
+  -h, --help          this help
+
+example:
+  chamlab placement experiments/tiny.yaml --graph all
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('placement', args, {
       device: { type: 'string' },

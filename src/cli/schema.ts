@@ -6,6 +6,17 @@ import { checkOutputFile, writeFileAtomic } from '../files';
 
 export const command: Command = {
   summary: 'print the JSON Schema of spec files (--out FILE writes it)',
+  help: `usage: chamlab schema [--out FILE]
+
+Prints the JSON Schema of spec files (for editors and yaml-language-server).
+
+options:
+  --out FILE          write it to FILE instead (a regular file or a new one)
+  -h, --help          this help
+
+example:
+  chamlab schema --out schema/chamlab.schema.json
+`,
   async run(args) {
     const { values } = parseCommandArgs('schema', args, { out: { type: 'string' } }, false);
     const text = JSON.stringify(jsonSchema(), null, 2) + '\n';

@@ -6,6 +6,18 @@ import { parseCommandArgs, printJson } from './common';
 
 export const command: Command = {
   summary: 'list the members of a sweep (--json: [{"hash", "overrides", "spec"}])',
+  help: `usage: chamlab sweep-plan FILE [--set PATH=VALUE ...] [--json]
+
+Lists the members of the spec's sweep, each with its overrides and its own hash.
+
+options:
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  --json              print [{"hash", "overrides", "spec"}] as JSON
+  -h, --help          this help
+
+example:
+  chamlab sweep-plan experiments/ablate-qknorm-lr.yaml
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('sweep-plan', args, { json: { type: 'boolean' } });
     if (positionals.length !== 1) throw new UserError('expected exactly one spec file', 'chamlab sweep-plan');

@@ -6,6 +6,19 @@ import { parseCommandArgs } from './common';
 
 export const command: Command = {
   summary: 'check spec files; one file:line:col: message per error',
+  help: `usage: chamlab validate FILE... [--set PATH=VALUE ...] [--quiet]
+
+Checks spec files (and every member of their sweeps); one file:line:col: message per error, exit 1
+if any fails.
+
+options:
+  --set PATH=VALUE    override a spec field (YAML value; repeatable), e.g. --set optimizer.lr=1e-3
+  -q, --quiet         print nothing for files that are fine
+  -h, --help          this help
+
+example:
+  chamlab validate experiments/tiny.yaml experiments/ablate-qknorm-lr.yaml
+`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('validate', args, { quiet: { type: 'boolean', short: 'q' } });
     if (positionals.length === 0) throw new UserError('expected at least one spec file', 'chamlab validate');
