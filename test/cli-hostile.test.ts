@@ -240,12 +240,23 @@ test('8. image dimensions are read from the PNG header and refused beyond 4096 x
 });
 
 test('9. grad bounds the batch by a memory estimate before allocating, and says the estimate', () => {
-  const { project } = sandbox({ 'spec.yaml': SMALL });
-  assert.equal(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors']).code, 0);
+  const { checkGradMemory, gradMemoryBytes } = require('../src/model/grad') as typeof import('../src/model/grad');
+  const { modelDims } = require('../src/model/config') as typeof import('../src/model/config');
+  const { SpecSchema } = require('../dsl/schema') as typeof import('../dsl/schema');
+  const { parse } = require('yaml') as typeof import('yaml');
+  const m = modelDims(SpecSchema.parse(parse(SMALL)).model);
+  // The probe's 20000 x 32 batch (it used 9.7 GB) against a 4 GiB limit; a small batch passes.
+  assert.ok(gradMemoryBytes(m, 20000, 32) > 9e9);
+  assert.throws(() => checkGradMemory(m, 20000, 32, 'b.json', 4 * 2 ** 30), /b\.json: a batch of 20000 x 32 tokens needs about 1\d\.\d\d GiB for the loss, logits and gradients, more than the limit of 4\.00 GiB/);
+  checkGradMemory(m, 2, 32, 'b.json', 4 * 2 ** 30);
+  // Through the CLI, against this machine: a model too large for any machine is refused from the
+  // batch file alone, before the weights are even opened.
+  const { project } = sandbox({ 'spec.yaml': SMALL, 'w.safetensors': 'never read' });
   const rows = (n: number, v: number) => Array.from({ length: n }, () => Array(32).fill(v));
   fs.writeFileSync(path.join(project, 'big.json'), JSON.stringify({ input_ids: rows(20000, 1), labels: rows(20000, 2) }));
-  const r = chamlab(project, ['grad', 'spec.yaml', '--weights', 'w.safetensors', '--batch', 'big.json', '--out', 'g.safetensors'], 60_000);
-  assertUserError(r, /^big\.json: a batch of 20000 x 32 tokens needs about \d+\.\d\d GiB for the loss, logits and gradients, more than the limit of 4\.00 GiB; use fewer or shorter sequences$/m);
+  const big = ['--set', 'model.layers=512', '--set', 'model.d_model=65536', '--set', 'model.heads=512'];
+  const r = chamlab(project, ['grad', 'spec.yaml', ...big, '--weights', 'w.safetensors', '--batch', 'big.json', '--out', 'g.safetensors'], 60_000);
+  assertUserError(r, /^big\.json: a batch of 20000 x 32 tokens needs about [\d.]+ (TiB|GiB) for the loss, logits and gradients, more than the limit of [\d.]+ GiB \(half of this machine's memory\); use fewer or shorter sequences$/m);
   assert.equal(fs.existsSync(path.join(project, 'g.safetensors')), false);
 });
 

@@ -6,6 +6,7 @@
  * Batch JSON: {"input_ids": [[...]], "labels": [[...]]}, integers, [batch][seq]. labels[b][t] is the
  * target of position t (no shift inside the model); -100 leaves a position out of the loss.
  */
+import * as os from 'node:os';
 import { preview, UserError } from '../../dsl/errors';
 import { humanBytes, readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
@@ -22,8 +23,15 @@ import type { Weights } from './weights';
 
 /** A batch file is a few sequences of token ids; anything larger is refused before it is read. */
 export const MAX_BATCH_FILE_BYTES = 16 * 2 ** 20;
-/** The most memory a loss-and-gradients run may need by estimate (gradMemoryBytes). */
-export const MAX_GRAD_MEMORY_BYTES = 4 * 2 ** 30;
+/** The share of this machine's memory (or of the process's cgroup limit) a loss-and-gradients run may need by estimate. */
+export const GRAD_MEMORY_FRACTION = 0.5;
+
+/** GRAD_MEMORY_FRACTION of the memory this process can have. */
+export function gradMemoryLimit(): number {
+  const total = os.totalmem();
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return GRAD_MEMORY_FRACTION * (constrained > 0 && constrained < total ? constrained : total);
+}
 
 /**
  * Bytes a loss-and-gradients run over batch x seq tokens needs, by estimate: the activations kept for
@@ -37,12 +45,13 @@ export function gradMemoryBytes(m: ModelDims, batch: number, seq: number): numbe
   return 4 * (2 * tokens * (m.layers * act.layer + act.head) + 2 * tokens * m.vocab + 4 * countParams(m).total);
 }
 
-/** Refuses, before anything is allocated, a batch whose estimate exceeds MAX_GRAD_MEMORY_BYTES. */
-export function checkGradMemory(m: ModelDims, batch: number, seq: number, where = 'batch'): void {
+/** Refuses, before anything is allocated, a batch whose estimate exceeds `limit` (default: gradMemoryLimit()). */
+export function checkGradMemory(m: ModelDims, batch: number, seq: number, where = 'batch', given?: number): void {
   const need = gradMemoryBytes(m, batch, seq);
-  if (need > MAX_GRAD_MEMORY_BYTES) {
+  const limit = given ?? gradMemoryLimit();
+  if (need > limit) {
     throw new UserError(
-      `a batch of ${batch} x ${seq} tokens needs about ${humanBytes(need)} for the loss, logits and gradients, more than the limit of ${humanBytes(MAX_GRAD_MEMORY_BYTES)}; use fewer or shorter sequences`,
+      `a batch of ${batch} x ${seq} tokens needs about ${humanBytes(need)} for the loss, logits and gradients, more than the limit of ${humanBytes(limit)}${given === undefined ? " (half of this machine's memory)" : ''}; use fewer or shorter sequences`,
       where,
     );
   }
