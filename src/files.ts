@@ -59,6 +59,7 @@ function ensureDir(abs: string, where: string | undefined, target: string): stri
       // ENOTDIR: a file further up; the walk finds it and names it.
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UserError(`cannot use ${displayPath(cur)} as an output folder: ${errnoMessage(e)}`, at);
     }
+    if (!st && isBrokenLink(cur)) throw new UserError(`${displayPath(cur)} is a broken symbolic link`, at);
     if (st) {
       if (!st.isDirectory()) {
         throw new UserError(cur === target ? `${displayPath(target)} is ${kindOf(st)}, not a folder` : `${displayPath(target)} lies under ${displayPath(cur)}, which is ${kindOf(st)}, not a folder`, at);
@@ -81,11 +82,27 @@ function ensureDir(abs: string, where: string | undefined, target: string): stri
       fs.mkdirSync(d);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && fs.statSync(d).isDirectory()) continue; // made by another process meanwhile
+      if (code === 'EEXIST' && isDir(d)) continue; // made by another process meanwhile
       throw new UserError(`cannot create the folder ${displayPath(d)}: ${errnoMessage(e)}`, at);
     }
   }
   return abs;
+}
+
+function isBrokenLink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**

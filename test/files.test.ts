@@ -73,3 +73,10 @@ test('writeFileAtomic removes its temporary file when a write fails, and leaves 
   assert.equal(fs.readFileSync(file, 'utf8'), 'old');
   assert.deepEqual(fs.readdirSync(dir), ['out.bin']);
 });
+
+test('prepareOutputDir refuses a broken symbolic link in the way (found by the fuzz suite: it was an internal error)', () => {
+  const dir = tmpdir();
+  fs.symlinkSync('nowhere/at/all', path.join(dir, 'dangling'));
+  assert.match(userError(() => prepareOutputDir(path.join(dir, 'dangling'), '--png')), /^--png: .*dangling is a broken symbolic link$/);
+  assert.match(userError(() => prepareOutputDir(path.join(dir, 'dangling', 'sub'), '--png')), /dangling is a broken symbolic link$/);
+});
