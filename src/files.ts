@@ -161,6 +161,33 @@ export function writeFileAtomic(file: string, data: string | Uint8Array | readon
   fsyncDir(path.dirname(abs));
 }
 
+/**
+ * Opens `file` for appending (a log, a metrics file) under the same rules: a regular file or new, in
+ * a folder made as prepareOutputDir makes it. The last component is never followed if it is a link,
+ * and a FIFO or a device is refused (opened non-blocking, so even one swapped in cannot hang us).
+ */
+export function openAppend(file: string, where?: string): number {
+  const abs = path.resolve(file);
+  const at = where ?? displayPath(abs);
+  ensureDir(path.dirname(abs), where, abs);
+  let fd: number;
+  try {
+    const c = fs.constants;
+    fd = fs.openSync(abs, c.O_WRONLY | c.O_APPEND | c.O_CREAT | c.O_NONBLOCK | c.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new UserError(`${displayPath(abs)} is a symbolic link; an output must be a regular file or not exist yet`, at);
+    if (code === 'ENXIO') throw new UserError(`${displayPath(abs)} is a FIFO; an output must be a regular file or not exist yet`, at);
+    throw writeError(e, abs, where);
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    throw new UserError(`${displayPath(abs)} is ${kindOf(st)}; an output must be a regular file or not exist yet`, at);
+  }
+  return fd;
+}
+
 /** Writes every byte of `bytes` (writeSync may write less than asked, and at most 2 GiB at once). */
 export function writeAll(fd: number, bytes: Uint8Array): void {
   const CHUNK = 1 << 30;

@@ -424,3 +424,54 @@ test('16. every command prints its usage, options and an example with --help and
     }
   }
 });
+
+// ---------------------------------------------------------------------------------------------------
+// Found by the fuzz suite (fuzz-cli.test.ts), pinned here
+
+const NOTES_SPEC = `name: fz
+model: { vocab: { text: 300, image: 16 }, d_model: 16, layers: 1, heads: 2 }
+tokenizer: { image: { resolution: 8, patch: 4, codebook_size: 16 } }
+data:
+  seq_len: 32
+  sources:
+    n: { kind: text, origin: notes.jsonl, holdout: 0.1 }
+  stages:
+    - { name: s1, share: 1, weights: { n: 1 } }
+train: { steps: 4, batch: 2, eval_every: 2, eval_batches: 1, checkpoint_every: 2 }
+`;
+const NOTES = Array.from({ length: 40 }, (_, i) => JSON.stringify({ text: `note ${i}: the quick brown fox jumps over the lazy dog` })).join('\n') + '\n';
+
+test('fuzz: special files and links in a run folder never hang or leak a resumed run', () => {
+  const { project, outside } = sandbox({ 'spec.yaml': NOTES_SPEC, 'notes.jsonl': NOTES });
+  const first = chamlab(project, ['train', 'spec.yaml', '--out', 'runs', '--threads', '1'], 120_000);
+  assert.equal(first.code, 0, first.err);
+  const [hash] = fs.readdirSync(path.join(project, 'runs', 'fz'));
+  const finished = path.join(project, 'runs', 'fz-done');
+  fs.renameSync(path.join(project, 'runs', 'fz', hash), finished);
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'SECRET');
+  const resume = (change: (run: string) => void) => {
+    const run = path.join(project, 'runs', 'fz', hash);
+    fs.rmSync(run, { recursive: true, force: true });
+    fs.cpSync(finished, run, { recursive: true });
+    const summary = path.join(run, 'summary.json');
+    fs.writeFileSync(summary, fs.readFileSync(summary, 'utf8').replace('"status":"finished"', '"status":"interrupted"'));
+    change(run);
+    const r = chamlab(project, ['train', 'spec.yaml', '--out', 'runs', '--threads', '1'], 60_000);
+    assert.equal(r.signal, null, `killed (hung?): ${r.err}`);
+    assert.doesNotMatch(r.err, /\n\s+at |internal error/, r.err);
+    return r;
+  };
+  const fifo = (p: string) => {
+    fs.rmSync(p, { recursive: true, force: true });
+    assert.equal(spawnSync('mkfifo', [p]).status, 0);
+  };
+  assertUserError(resume((run) => fifo(path.join(run, 'checkpoints'))), /checkpoints is a FIFO/);
+  assertUserError(resume((run) => fifo(path.join(run, 'metrics.jsonl'))), /metrics\.jsonl: the file is a FIFO, not a regular file/);
+  const best = resume((run) => fifo(path.join(run, 'checkpoints', 'best')));
+  assert.ok(best.code === 0 || best.code === 1, best.err);
+  resume((run) => {
+    fs.rmSync(path.join(run, 'run.log'));
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(run, 'run.log'));
+  });
+  assert.equal(fs.readFileSync(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'run.log was appended through a link');
+});

@@ -13,8 +13,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../../dsl/errors';
-import { fsyncDir, writeFileAtomic } from '../files';
+import { preview, UserError } from '../../dsl/errors';
+import { fsyncDir, openInputFile, prepareOutputDir, readInputFile, writeFileAtomic } from '../files';
 import type { ModelDims } from '../model/config';
 import { paramTable } from '../model/params';
 import { readHeader, readTensor, writeSafetensors } from '../model/safetensors';
@@ -46,13 +46,28 @@ export interface WrittenCheckpoint {
   bytes: number;
 }
 
-const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+/** SHA-256 of a file, read in chunks (checkpoints of large models exceed one Buffer); only regular files. */
+function sha256(file: string): string {
+  const { fd } = openInputFile(file);
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(4 * 2 ** 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    return h.digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A checkpoint's JSON files are small; anything larger (or not a regular file) marks it damaged. */
+const MAX_CHECKPOINT_JSON_BYTES = 16 * 2 ** 20;
+const readJsonText = (file: string) => readInputFile(file, { maxBytes: MAX_CHECKPOINT_JSON_BYTES }).toString('utf8');
 
 /** Writes one checkpoint of `content` and points `latest` at it. */
 export function writeCheckpoint(runDir: string, m: ModelDims, content: CheckpointContent, ids: { bos: number; eos: number; pad: number }): WrittenCheckpoint {
   const t0 = performance.now();
   const root = path.join(runDir, RUN_FILES.checkpoints);
-  fs.mkdirSync(root, { recursive: true });
+  prepareOutputDir(root);
   const name = checkpointName(content.state.step);
   const tmp = path.join(root, `.tmp-${name}-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -141,7 +156,7 @@ export function readCheckpoint(dir: string, m: ModelDims, specHash: string, stat
   const manifestFile = path.join(dir, CHECKPOINT_FILES.manifest);
   let manifest: CheckpointManifest;
   try {
-    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    manifest = JSON.parse(readJsonText(manifestFile));
   } catch (e) {
     throw new CheckpointError(`${manifestFile}: unreadable manifest (${(e as Error).message})`, 'damaged');
   }
@@ -159,12 +174,18 @@ export function readCheckpoint(dir: string, m: ModelDims, specHash: string, stat
     } catch {
       throw new CheckpointError(`${file} is missing`, 'damaged');
     }
-    if (size !== want.bytes) throw new CheckpointError(`${file}: ${size} bytes, the manifest says ${want.bytes}`, 'damaged');
-    if (sha256(file) !== want.sha256) throw new CheckpointError(`${file}: SHA-256 does not match the manifest`, 'damaged');
+    if (size !== want.bytes) throw new CheckpointError(`${file}: ${size} bytes, the manifest says ${preview(want.bytes)}`, 'damaged');
+    let digest: string;
+    try {
+      digest = sha256(file);
+    } catch (e) {
+      throw new CheckpointError((e as Error).message, 'damaged');
+    }
+    if (digest !== want.sha256) throw new CheckpointError(`${file}: SHA-256 does not match the manifest`, 'damaged');
   }
   let state: CheckpointState;
   try {
-    state = fromJsonLine<CheckpointState>(fs.readFileSync(path.join(dir, CHECKPOINT_FILES.state), 'utf8'));
+    state = fromJsonLine<CheckpointState>(readJsonText(path.join(dir, CHECKPOINT_FILES.state)));
   } catch (e) {
     throw new CheckpointError(`${path.join(dir, CHECKPOINT_FILES.state)}: ${(e as Error).message}`, 'damaged');
   }

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
+import { readInputFile } from '../files';
 
 /** A foreign host's lock whose heartbeat is older than this is treated as abandoned. */
 export const STALE_AFTER_MS = 10 * 60_000;
@@ -58,7 +59,7 @@ export class RunLock {
       } catch {
         continue; // someone else took it over first: try again from the top
       }
-      const moved = fs.readFileSync(aside, 'utf8');
+      const moved = readSmall(aside);
       if (held && moved !== held.raw) {
         // We moved a fresh lock that another process had just created: put it back and refuse.
         try {
@@ -90,20 +91,25 @@ export class RunLock {
   /** Releases the lock if it is still ours. */
   release(): void {
     try {
-      if (fs.readFileSync(this.file, 'utf8').trim() === this.token) fs.rmSync(this.file, { force: true });
+      if (readSmall(this.file)?.trim() === this.token) fs.rmSync(this.file, { force: true });
     } catch {
       /* already gone */
     }
   }
 }
 
-function readLock(file: string): { info: LockInfo; raw: string } | null {
-  let raw: string;
+/** A lock file's text, or null when it cannot be read (or is not a small regular file: a FIFO must not block us). */
+function readSmall(file: string): string | null {
   try {
-    raw = fs.readFileSync(file, 'utf8');
+    return readInputFile(file, { maxBytes: 64 * 1024 }).toString('utf8');
   } catch {
     return null;
   }
+}
+
+function readLock(file: string): { info: LockInfo; raw: string } | null {
+  const raw = readSmall(file);
+  if (raw === null) return null;
   try {
     const info = JSON.parse(raw) as LockInfo;
     if (Number.isInteger(info.pid) && typeof info.host === 'string') return { info, raw };

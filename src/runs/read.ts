@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../dsl/errors';
+import { readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
 import {
   BEST_POINTER,
@@ -36,13 +37,8 @@ export interface JsonlContent<T> {
  * `check` validates each row (return a message to reject it).
  */
 export function readJsonl<T>(file: string, check?: (row: any) => string | null): JsonlContent<T> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], goodBytes: 0, torn: false };
-    throw new UserError(`cannot read: ${(e as Error).message}`, file);
-  }
+  const text = readFolderFile(file);
+  if (text === null) return { rows: [], goodBytes: 0, torn: false };
   const rows: T[] = [];
   let pos = 0;
   let line = 0;
@@ -72,6 +68,26 @@ export function readJsonl<T>(file: string, check?: (row: any) => string | null):
   return { rows, goodBytes: Buffer.byteLength(text), torn: false };
 }
 
+/** Small files of a run folder (summary, spec, pointers): anything larger is not chamlab's. */
+const MAX_RUN_FILE_BYTES = 16 * 2 ** 20;
+
+/**
+ * A file of a run folder as text, or null when it does not exist. It must be a regular file (a FIFO
+ * or a device in a run folder is refused, never waited on); see src/files.ts.
+ */
+function readFolderFile(file: string, maxBytes?: number): string | null {
+  if (!fs.existsSync(file) && !isLink(file)) return null;
+  return readInputFile(file, { maxBytes, where: file, shown: 'the file' }).toString('utf8');
+}
+
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 const isNum = (v: unknown) => typeof v === 'number';
 
 export function checkMetricsRow(r: any): string | null {
@@ -99,13 +115,8 @@ export function readEvals(dir: string): JsonlContent<EvalRow> {
 /** summary.json, or null when the folder has none yet. A summary of another format is a UserError. */
 export function readSummary(dir: string): RunSummary | null {
   const file = path.join(dir, RUN_FILES.summary);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new UserError(`cannot read: ${(e as Error).message}`, file);
-  }
+  const text = readFolderFile(file, MAX_RUN_FILE_BYTES);
+  if (text === null) return null;
   let s: RunSummary;
   try {
     s = fromJsonLine<RunSummary>(text);
@@ -119,12 +130,8 @@ export function readSummary(dir: string): RunSummary | null {
 /** The resolved spec stored in the folder (spec.yaml) and the hash its header states. */
 export function readRunSpec(dir: string): { spec: Spec; hash: string } {
   const file = path.join(dir, RUN_FILES.spec);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`not a run folder: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${RUN_FILES.spec}` : (e as Error).message}`, dir);
-  }
+  const text = readFolderFile(file, MAX_RUN_FILE_BYTES);
+  if (text === null) throw new UserError(`not a run folder: no ${RUN_FILES.spec}`, dir);
   const m = /^# hash: ([0-9a-f]{64})$/m.exec(text);
   if (!m) throw new UserError('has no "# hash: <64 hex digits>" header; it was not written by chamlab', file);
   let spec: Spec;
@@ -166,7 +173,7 @@ export function readPointer(dir: string, which: typeof LATEST_POINTER | typeof B
   const root = path.join(dir, RUN_FILES.checkpoints);
   let name: string;
   try {
-    name = fs.readFileSync(path.join(root, which), 'utf8').trim();
+    name = readInputFile(path.join(root, which), { maxBytes: 4096 }).toString('utf8').trim();
   } catch {
     return null;
   }

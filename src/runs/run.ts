@@ -27,7 +27,7 @@ import { defaultCacheDir } from '../data/cache';
 import { createDataPipeline, type DataPipeline } from '../data/pipeline';
 import type { Batch } from '../data/pipeline';
 import { BOS, EOS, PAD } from '../data/vocab';
-import { writeFileAtomic } from '../files';
+import { openAppend, prepareOutputDir, readInputFile, writeAll, writeFileAtomic } from '../files';
 import { modelDims, type ModelDims } from '../model/config';
 import { graphManifest, writeGraphs } from '../model/compile';
 import { initWeights } from '../model/init';
@@ -125,12 +125,8 @@ export async function runExperiment(source: RunSource, opts: RunOptions = {}): P
 }
 
 function makeRunDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (e) {
-    throw new UserError(`cannot create or write the run folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose another --out`, dir);
-  }
+  // The output rule every writer follows (src/files.ts): made level by level, never through a file.
+  prepareOutputDir(dir, '--out');
 }
 
 function displayFile(file: string): string {
@@ -376,8 +372,8 @@ class Run {
   }
 
   private openFiles(): void {
-    this.metricsFd = fs.openSync(this.file(RUN_FILES.metrics), 'a');
-    this.evalFd = fs.openSync(this.file(RUN_FILES.eval), 'a');
+    this.metricsFd = openAppend(this.file(RUN_FILES.metrics));
+    this.evalFd = openAppend(this.file(RUN_FILES.eval));
   }
 
   private closeFiles(): void {
@@ -543,7 +539,12 @@ class Run {
 
   private appendLog(line: string): void {
     try {
-      fs.appendFileSync(this.file(RUN_FILES.log), `${new Date().toISOString()} ${line}\n`);
+      const fd = openAppend(this.file(RUN_FILES.log));
+      try {
+        writeAll(fd, Buffer.from(`${new Date().toISOString()} ${line}\n`));
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch {
       /* the log is for people; never fail a run over it */
     }
@@ -579,7 +580,7 @@ class Run {
 
 function readBestName(dir: string): string | null {
   try {
-    return fs.readFileSync(path.join(dir, RUN_FILES.checkpoints, BEST_POINTER), 'utf8').trim() || null;
+    return readInputFile(path.join(dir, RUN_FILES.checkpoints, BEST_POINTER), { maxBytes: 4096 }).toString('utf8').trim() || null;
   } catch {
     return null;
   }
