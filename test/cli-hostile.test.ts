@@ -475,3 +475,17 @@ test('fuzz: special files and links in a run folder never hang or leak a resumed
   });
   assert.equal(fs.readFileSync(path.join(outside, 'secret.txt'), 'utf8'), 'SECRET', 'run.log was appended through a link');
 });
+
+test('fuzz: an image codebook with an infinite value is refused (it made the nearest-code search loop forever)', () => {
+  const spec = PICS_SPEC('pics').replace('train_images: 4, iterations: 1 }', 'file: vq.json }');
+  const codebook = Array(16 * 16).fill(0.5);
+  codebook[3] = '@INF@';
+  const { project } = sandbox({ 'spec.yaml': spec, 'pics/a.png': png(8, 8), 'pics/a.txt': 'gray', 'vq.json': JSON.stringify({ format: 'chamlab-vq-kmeans', version: 1, resolution: 8, patch: 4, channels: 1, codebook_size: 16, codebook }).replace('"@INF@"', '1e400') });
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--samples', '1', '--tokens', '64', '--cache', 'cache'], 30_000), /^vq\.json: codebook\[3\] is Infinity; codebook values are pixels in \[-1, 1\]$/m);
+});
+
+test('fuzz: data --tokens and --samples are bounded (--tokens 4294967295 measured for ever)', () => {
+  const { project } = sandbox({ 'spec.yaml': SMALL });
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--tokens', '4294967295']), /^--tokens: must be an integer from 1 to 10000000, got '4294967295'$/m);
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--samples', '100000']), /^--samples: must be an integer from 0 to 1000, got '100000'$/m);
+});

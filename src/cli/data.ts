@@ -15,6 +15,10 @@ import { writePng } from '../data/png';
 import { prepareOutputDir } from '../files';
 import type { TokenizerReport } from '../data/tokenizers';
 
+/** Sample sequences shown per stage, and tokens measured per stage: a report, not a data set. */
+export const MAX_SAMPLES = 1000;
+export const MAX_REPORT_TOKENS = 10_000_000;
+
 const USAGE = 'chamlab data FILE [--set path=value ...] [--stage NAME] [--samples N] [--tokens N] [--png DIR] [--json] [--cache DIR]';
 
 export const command: Command = {
@@ -47,8 +51,8 @@ example:
       cache: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UserError(`expected one spec file: ${USAGE}`, 'chamlab data');
-    const samples = intOption(values.samples, 3, 0, '--samples');
-    const minTokens = intOption(values.tokens, 100_000, 1, '--tokens');
+    const samples = intOption(values.samples, 3, 0, '--samples', MAX_SAMPLES);
+    const minTokens = intOption(values.tokens, 100_000, 1, '--tokens', MAX_REPORT_TOKENS);
     // Output folders are checked (and made) before the slow part, so a bad path fails at once.
     if (values.png !== undefined) prepareOutputDir(values.png, '--png');
     if (values.cache !== undefined) prepareOutputDir(values.cache, '--cache');

@@ -106,6 +106,10 @@ export class VqTokenizer {
     if (!Array.isArray(json.codebook) || json.codebook.length !== size || json.codebook.some((v: unknown) => typeof v !== 'number')) {
       throw new UserError(`codebook must be an array of ${size} numbers (codebook_size x patch^2)`, where);
     }
+    // Codes are means of patches of [-1, 1] pixels; anything else (an infinity, 1e308) would break
+    // the nearest-code search's distance bounds.
+    const bad = (json.codebook as number[]).findIndex((v) => !(Math.abs(v) <= 1 + 1e-3));
+    if (bad >= 0) throw new UserError(`codebook[${bad}] is ${json.codebook[bad]}; codebook values are pixels in [-1, 1]`, where);
     return new VqTokenizer(expected, Float32Array.from(json.codebook));
   }
 }
