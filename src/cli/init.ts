@@ -4,7 +4,7 @@ import { parseCommandArgs, printJson, seedOption } from './common';
 import { UserError } from '../../dsl/errors';
 import { loadSpec } from '../../dsl';
 import { modelDims } from '../model/config';
-import { initWeights } from '../model/init';
+import { initWeights, MAX_WEIGHTS_IN_MEMORY_BYTES } from '../model/init';
 import { configPathFor, saveWeights, writeHfConfig } from '../model/weights';
 import { countParams, humanBytes } from '../model/size';
 import { checkOutputFile } from '../files';
@@ -38,7 +38,7 @@ example:
     const m = modelDims(spec.model);
     const total = countParams(m).total;
     // Float32 arrays for every parameter plus the file: refuse what cannot fit rather than crash later.
-    if (total * 4 > 2 ** 34)
+    if (total * 4 > MAX_WEIGHTS_IN_MEMORY_BYTES)
       throw new UserError(`${total} parameters need ${humanBytes(total * 4)} in float32; init is for models that fit in memory`, 'chamlab init');
     // Both outputs are checked before any work: a device, a FIFO or a folder is never replaced.
     const out = checkOutputFile(values.out, '--out');

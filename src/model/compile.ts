@@ -18,7 +18,7 @@ import { UserError } from '../../dsl/errors';
 import { prepareOutputDir, writeFileAtomic } from '../files';
 import { modelDims } from './config';
 import { buildModelGraphs } from './graphs';
-import { initWeights } from './init';
+import { initWeights, MAX_WEIGHTS_IN_MEMORY_BYTES } from './init';
 import { paramTable } from './params';
 import { configPathFor, saveWeights, writeHfConfig } from './weights';
 
@@ -135,7 +135,7 @@ export function compileSpec(spec: Spec, outDir: string, opts: CompileOptions): C
   let weights: Manifest['weights'] = null;
   if (!opts.shapesOnly) {
     const total = paramTable(m).reduce((a, p) => a + numel(p.shape), 0);
-    if (total * 4 > 2 ** 34)
+    if (total * 4 > MAX_WEIGHTS_IN_MEMORY_BYTES)
       throw new UserError(`${total} parameters need ${(total * 4 / 2 ** 30).toFixed(1)} GiB of float32 initial weights; use --shapes-only`, 'chamlab compile');
     const file = path.join(outDir, 'weights.safetensors');
     saveWeights(file, m, initWeights(m, spec.train.seed), { spec_hash: opts.hash, seed: String(spec.train.seed), producer: 'chamlab compile' });

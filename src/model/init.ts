@@ -53,6 +53,12 @@ export function initParam(p: ParamEntry, m: ModelDims, seed: number): Float32Arr
   return out;
 }
 
+/**
+ * Initial weights are built in memory as float32: a model beyond this (4 G parameters) is refused by
+ * the commands that build them (init, compile without --shapes-only) before anything is allocated.
+ */
+export const MAX_WEIGHTS_IN_MEMORY_BYTES = 2 ** 34;
+
 /** Every parameter, in the table's order. Allocates the whole model: meant for models that fit in memory. */
 export function initWeights(m: ModelDims, seed: number): Weights {
   const w: Weights = new Map();

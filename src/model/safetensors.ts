@@ -40,6 +40,9 @@ export interface NamedTensor {
   data: Float32Array | Float64Array;
 }
 
+/** The format's own bound on the JSON header (the reference implementation's). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
 const bad = (file: string, why: string) => new UserError(`not a valid safetensors file: ${why}`, file);
 
 /** Reads and validates the header only. */
@@ -50,7 +53,8 @@ export function readHeader(file: string): SafetensorsHeader {
     const lenBuf = Buffer.alloc(8);
     fs.readSync(fd, lenBuf, 0, 8, 0);
     const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n <= 0 || 8 + n > size || n > 100_000_000) throw bad(file, `header length ${n} does not fit the file size ${size}`);
+    if (n > MAX_HEADER_BYTES) throw bad(file, `header length ${n} is more than the format's limit of ${MAX_HEADER_BYTES} bytes`);
+    if (n <= 0 || 8 + n > size) throw bad(file, `header length ${n} does not fit the file size ${size}`);
     const hbuf = Buffer.alloc(n);
     fs.readSync(fd, hbuf, 0, n, 8);
     let json: Record<string, any>;
