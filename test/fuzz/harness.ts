@@ -27,7 +27,7 @@ import type { DriverReply, DriverRequest } from './driver';
  * read that blocks) is caught by the wall-clock watchdog, HANG_MS.
  */
 export const TIME_LIMIT_MS = 5000;
-export const HANG_MS = 30_000;
+export const HANG_MS = Number(process.env.CHAMLAB_FUZZ_HANG_MS ?? 30_000);
 export const MEMORY_LIMIT_BYTES = 2 ** 30;
 /** The driver's address-space cap (prlimit --as), a safety net only. */
 export const ADDRESS_SPACE_BYTES = 16 * 2 ** 30;
