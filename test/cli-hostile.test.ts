@@ -400,8 +400,8 @@ test('19. control characters in spec strings are refused (they would reach the h
 test('20. messages say what is wrong: a negative number as a value, an unknown field named like an Object member', () => {
   const { project } = sandbox({ 'spec.yaml': SMALL, 'expr.yaml': SMALL.replace('layers: 1', 'layers: "=model.constructor"') });
   assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', 'w.safetensors', '--seed', '-1']), /^--seed: must be an integer from 0 to 4294967295, got '-1'$/m);
-  assertUserError(chamlab(project, ['data', 'spec.yaml', '--samples', '-1']), /^--samples: expected an integer >= 0, got "-1"$/m);
-  assertUserError(chamlab(project, ['data', 'spec.yaml', '--tokens', '-5e3']), /^--tokens: expected an integer >= 1, got "-5e3"$/m);
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--samples', '-1']), /^--samples: must be an integer from 0 to 1000, got '-1'$/m);
+  assertUserError(chamlab(project, ['data', 'spec.yaml', '--tokens', '-5e3']), /^--tokens: must be an integer from 1 to 10000000, got '-5e3'$/m);
   assertUserError(chamlab(project, ['validate', 'expr.yaml']), /^expr\.yaml:5:12: model\.layers: 'model\.constructor' is not a field/m);
   assertUserError(chamlab(project, ['init', 'spec.yaml', '--out']), /^chamlab init: --out needs a value \(see 'chamlab init --help'\)$/m);
   assertUserError(chamlab(project, ['init', 'spec.yaml', '--out', '-w']), /^chamlab init: the value of --out, '-w', looks like an option; write --out=-w \(see 'chamlab init --help'\)$/m);

@@ -14,11 +14,15 @@ Writes one self-contained HTML file of plots (plotly.js inlined; it makes no net
                a sweep folder (members table, members' loss curves, LR sensitivity, heatmap), or
                several run folders (compared in the same figures, named by how their specs differ).
                A run that is still training is shown as far as it got.
+
+options:
   --out FILE   where to write (default: report.html in the run or sweep folder; for several runs,
                report.html in the current folder)
   --open       open it with xdg-open when there is one (otherwise just print its path)
+  -h, --help   this help
 
-example: chamlab report runs/tiny/3f2a9c0d1b7e --open
+example:
+  chamlab report runs/tiny/3f2a9c0d1b7e --open
 `;
 
 /** The first executable `name` on PATH, or null. */

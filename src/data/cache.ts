@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../files';
+import { readInputFile, writeFileAtomic } from '../files';
 
 /** $CHAMLAB_CACHE, else ~/.cache/chamlab. */
 export function defaultCacheDir(): string {
@@ -18,7 +18,9 @@ export function defaultCacheDir(): string {
 export function readCached(dir: string, name: string): string | undefined {
   const file = path.join(dir, name);
   try {
-    return fs.readFileSync(file, 'utf8');
+    // Checked like every input (src/files.ts): a FIFO planted in a shared cache cannot block us.
+    if (!fs.existsSync(file)) return undefined;
+    return readInputFile(file, { where: file, shown: 'the cache entry' }).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -12,7 +12,6 @@
  * A Generator keeps its sessions (one per prompt and cache size bucket), so a notebook that asks many
  * questions of one model pays for graph compilation once.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
 import type { Spec } from '../../dsl/schema';
@@ -21,7 +20,7 @@ import { preprocess, type Image, type RawGray } from '../data/image';
 import { encodePng, readPng } from '../data/png';
 import { BEGIN_IMAGE, BOS, END_IMAGE, EOS, NUM_SPECIALS, PAD, vocabLayout, type VocabLayout } from '../data/vocab';
 import { VqTokenizer } from '../data/vq';
-import { writeFileAtomic } from '../files';
+import { prepareOutputDir, readInputFile, writeFileAtomic } from '../files';
 import { nextName, toOnnx } from '../graph';
 import { modelDims, type ModelDims } from '../model/config';
 import { buildDecodeStep, buildPrefill, cacheNames, rowName } from '../model/decode';
@@ -31,6 +30,7 @@ import { resolveDevice, type Backend, type DeviceRequest } from '../runtime/devi
 import { resolveSampling, type ResolvedSampling, type SamplingOptions, type TokenSpace } from '../runtime/sampling';
 import { encodePrompt, IMAGE_PLACEHOLDER, parsePrompt } from './prompt';
 import { resolveModelSource } from './source';
+import { MAX_TOKENIZER_FILE_BYTES } from '../data/tokenizers';
 
 export interface GeneratorOptions {
   /** cpu (default), gpu (WebGPU, an error without an adapter) or auto. */
@@ -236,7 +236,7 @@ export interface GenerationFiles {
  * image, and tokens.json (prompt, sampling, every token id, the stop reason, the files).
  */
 export function writeGeneration(g: Generation, dir: string): GenerationFiles {
-  fs.mkdirSync(dir, { recursive: true });
+  prepareOutputDir(dir, '--out');
   const files: GenerationFiles = { text: path.join(dir, 'text.txt'), images: [], tokens: path.join(dir, 'tokens.json') };
   g.images.forEach((img, k) => {
     const file = path.join(dir, `image-${k + 1}.png`);
@@ -278,8 +278,9 @@ export async function generate(dir: string, req: GenerateRequest & GeneratorOpti
 
 function readJson(file: string): unknown {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    return JSON.parse(readInputFile(file, { maxBytes: MAX_TOKENIZER_FILE_BYTES }).toString('utf8'));
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`cannot read: ${(e as Error).message.split('\n')[0]}`, file);
   }
 }

@@ -8,7 +8,6 @@
  * is also where training starts), with an x marker: "no better than chance". Failed and pending
  * members have no result at all and are left out of the plots (the members table lists them).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Annotation, HeatmapData, LayoutAxis, Shape } from 'plotly.js-dist-min';
@@ -40,6 +39,7 @@ import {
 } from './figure';
 import { formatSetting, shortPaths } from './labels';
 import { memberOutcome, variants, variantStyles, type MemberOutcome, type SweepMember, type SweepRecord } from './sweep';
+import { readInputFile } from '../files';
 
 export interface SweepFigureOptions {
   /** EMA half-life of the smoothed training loss, in steps (default: emaHalfLife of the longest member). */
@@ -51,7 +51,7 @@ export function divergedCap(sweep: SweepRecord): number {
   const specs: Spec[] = sweep.members.flatMap((m) => (m.run ? [m.run.spec] : []));
   if (!specs.length) {
     try {
-      const spec = parseYaml(fs.readFileSync(path.join(sweep.dir, SWEEP_FILES.spec), 'utf8'), { maxAliasCount: 0 }) as Spec;
+      const spec = parseYaml(readInputFile(path.join(sweep.dir, SWEEP_FILES.spec), { maxBytes: 16 * 2 ** 20 }).toString('utf8'), { maxAliasCount: 0 }) as Spec;
       if (spec?.model?.vocab) specs.push(spec);
     } catch {
       // no readable sweep.yaml: fall back to the losses themselves below

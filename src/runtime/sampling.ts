@@ -15,6 +15,7 @@
  * Every random draw comes from src/random.ts's Rng: the same seed gives the same tokens.
  */
 import { UserError } from '../../dsl/errors';
+import { LIMITS } from '../../dsl/schema';
 import type { Rng } from '../random';
 
 /** Where text, specials and image codes live in the vocabulary (the data layer's VocabLayout, as numbers). */
@@ -73,7 +74,8 @@ export function resolveSampling(o: SamplingOptions = {}, label: (option: keyof S
   if (!(Number.isFinite(r.temperature) && r.temperature >= 0)) throw bad('temperature', r.temperature, 'a number >= 0 (0 = greedy)');
   if (!(Number.isFinite(r.topP) && r.topP > 0 && r.topP <= 1)) throw bad('topP', r.topP, 'in (0, 1]');
   if (!(Number.isInteger(r.topK) && r.topK >= 0)) throw bad('topK', r.topK, 'an integer >= 0 (0 = off)');
-  if (!Number.isInteger(r.seed)) throw bad('seed', r.seed, 'an integer');
+  // The seed range every generator takes (dsl's LIMITS.seed): a larger seed would repeat a smaller one.
+  if (!(Number.isInteger(r.seed) && r.seed >= 0 && r.seed <= LIMITS.seed)) throw bad('seed', r.seed, `an integer from 0 to ${LIMITS.seed}`);
   if (!(Number.isInteger(r.maxTokens) && r.maxTokens >= 1)) throw bad('maxTokens', r.maxTokens, 'an integer >= 1');
   if (!['text', 'image', 'mixed'].includes(r.mode)) throw bad('mode', r.mode, 'text, image or mixed');
   if (!(Number.isFinite(r.cfg) && r.cfg >= 0)) throw bad('cfg', r.cfg, 'a number >= 0 (1 = no guidance)');

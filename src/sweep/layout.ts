@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
 import { fromJsonLine, type RunStatus } from '../runs/layout';
+import { readInputFile } from '../files';
 
 export const SWEEP_FORMAT = 'chamlab.sweep/1';
 
@@ -138,13 +139,9 @@ export function memberLabel(overrides: Record<string, unknown>): string {
 /** Reads sweep.json of a sweep folder; null when `dir` has none. */
 export function readSweepState(dir: string): SweepState | null {
   const file = path.join(dir, SWEEP_FILES.state);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new UserError(`cannot read: ${(e as Error).message}`, file);
-  }
+  if (!fs.existsSync(file)) return null;
+  // A regular file only (a FIFO would block the reader), of a sane size: src/files.ts.
+  const text = readInputFile(file, { maxBytes: 64 * 2 ** 20, where: file, shown: 'the file' }).toString('utf8');
   let s: SweepState;
   try {
     s = fromJsonLine<SweepState>(text);
