@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
 import { errorAt, fromPlain, mergeTrees, pathString, setNode, withoutKey, type LNode, type Loc, type Path } from './located';
 import { allowedKeys, closest, pathExists, schemasAt, unknownKeyHint } from './introspect';
 import { isInside, realPath } from './paths';
@@ -65,6 +65,7 @@ export function parseYaml(text: string, opts: YamlOptions): LNode {
       col: line === 1 ? col + (opts.col0 ?? 0) : col,
     };
   };
+  checkFlowNesting(text, opts);
   let doc: Document.Parsed;
   try {
     const docs = parseAllDocs(text, lineCounter);
@@ -130,6 +131,34 @@ export function parseYaml(text: string, opts: YamlOptions): LNode {
     throw errorAt(loc, 'unsupported YAML node');
   };
   return convert(doc.contents as YamlNode, at(0), 0);
+}
+
+/**
+ * Flow collections (`[[[...`) nested deeper than MAX_DEPTH, found by the YAML library's lexer (linear,
+ * and it knows quotes, comments and block scalars) before the parser sees them: the parser recurses
+ * per level, and a megabyte of `[` takes it seconds and a gigabyte of memory to refuse.
+ */
+function checkFlowNesting(text: string, opts: YamlOptions): void {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    // Control tokens of the lexer (one character below U+0020) stand for no text of the source;
+    // every other token is a slice of it, in order, so searching forward finds where it starts.
+    if (token.length === 1 && token < ' ') continue;
+    const start = text.indexOf(token, offset);
+    if (start >= 0) offset = start;
+    if (token === '[' || token === '{') {
+      if (++depth > MAX_DEPTH) {
+        // The line counter fills while parsing, which has not happened yet: count lines here.
+        const before = text.slice(0, offset);
+        const line = before.split('\n').length;
+        const col = offset - before.lastIndexOf('\n');
+        const loc = { file: opts.file, line: line + (opts.line0 ?? 0), col: line === 1 ? col + (opts.col0 ?? 0) : col };
+        throw errorAt(loc, `the document nests deeper than ${MAX_DEPTH} levels`);
+      }
+    } else if (token === ']' || token === '}') depth = Math.max(0, depth - 1);
+    if (start >= 0) offset += token.length;
+  }
 }
 
 /** `tag:yaml.org,2002:python/object` -> `!!python/object`, as the user wrote it. */

@@ -246,7 +246,7 @@ export interface InputFile {
 export function resolveInput(file: string, rules: InputRules = {}): { abs: string; real: string; where: string; shown: string } {
   const abs = path.resolve(file);
   const where = rules.where ?? displayPath(abs);
-  const shown = rules.shown ?? (rules.where === undefined ? 'the file' : displayPath(abs));
+  const shown = rules.shown ?? (rules.where === undefined || rules.where === displayPath(abs) ? 'the file' : displayPath(abs));
   const real = realPath(abs);
   if (rules.inside !== undefined) {
     const root = realPath(rules.inside);

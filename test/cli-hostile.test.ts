@@ -489,3 +489,11 @@ test('fuzz: data --tokens and --samples are bounded (--tokens 4294967295 measure
   assertUserError(chamlab(project, ['data', 'spec.yaml', '--tokens', '4294967295']), /^--tokens: must be an integer from 1 to 10000000, got '4294967295'$/m);
   assertUserError(chamlab(project, ['data', 'spec.yaml', '--samples', '100000']), /^--samples: must be an integer from 0 to 1000, got '100000'$/m);
 });
+
+test('fuzz: a megabyte of "[" is refused by the lexer before the YAML parser recurses (it took seconds and a gigabyte), in a spec and in a run folder', () => {
+  const { project } = sandbox({ 'ok.yaml': SMALL, 'deep.yaml': `name: x\ndeep: ${'['.repeat(1_000_000)}\n`, 'run/spec.yaml': `# hash: ${'0'.repeat(64)}\n${'['.repeat(1_300_000)}\n`, 'run/metrics.jsonl': '' });
+  assertUserError(chamlab(project, ['validate', 'deep.yaml'], 20_000), /^deep\.yaml:2:71: the document nests deeper than 64 levels$/m);
+  assertUserError(chamlab(project, ['show', 'ok.yaml', '--set', `model.layers=${'['.repeat(70)}`], 20_000), /^--set:1:78: the document nests deeper than 64 levels$/m);
+  const r = chamlab(project, ['report', 'run', '--out', 'r.html'], 20_000);
+  assertUserError(r, /^run: neither a run folder nor a sweep folder/m);
+});

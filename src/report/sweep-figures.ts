@@ -9,7 +9,6 @@
  * members have no result at all and are left out of the plots (the members table lists them).
  */
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { Annotation, HeatmapData, LayoutAxis, Shape } from 'plotly.js-dist-min';
 import { UserError } from '../../dsl/errors';
 import type { Spec } from '../../dsl/schema';
@@ -40,6 +39,7 @@ import {
 import { formatSetting, shortPaths } from './labels';
 import { memberOutcome, variants, variantStyles, type MemberOutcome, type SweepMember, type SweepRecord } from './sweep';
 import { readInputFile } from '../files';
+import { parseStoredSpec } from '../runs/read';
 
 export interface SweepFigureOptions {
   /** EMA half-life of the smoothed training loss, in steps (default: emaHalfLife of the longest member). */
@@ -51,7 +51,8 @@ export function divergedCap(sweep: SweepRecord): number {
   const specs: Spec[] = sweep.members.flatMap((m) => (m.run ? [m.run.spec] : []));
   if (!specs.length) {
     try {
-      const spec = parseYaml(readInputFile(path.join(sweep.dir, SWEEP_FILES.spec), { maxBytes: 16 * 2 ** 20 }).toString('utf8'), { maxAliasCount: 0 }) as Spec;
+      const file = path.join(sweep.dir, SWEEP_FILES.spec);
+      const spec = parseStoredSpec(readInputFile(file, { maxBytes: 16 * 2 ** 20 }).toString('utf8'), file);
       if (spec?.model?.vocab) specs.push(spec);
     } catch {
       // no readable sweep.yaml: fall back to the losses themselves below

@@ -6,8 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../dsl/errors';
+import { parseYaml as parseSpecYaml } from '../../dsl/load';
+import { toPlain } from '../../dsl/located';
 import { readInputFile } from '../files';
 import type { Spec } from '../../dsl/schema';
 import {
@@ -134,14 +135,18 @@ export function readRunSpec(dir: string): { spec: Spec; hash: string } {
   if (text === null) throw new UserError(`not a run folder: no ${RUN_FILES.spec}`, dir);
   const m = /^# hash: ([0-9a-f]{64})$/m.exec(text);
   if (!m) throw new UserError('has no "# hash: <64 hex digits>" header; it was not written by chamlab', file);
-  let spec: Spec;
-  try {
-    spec = parseYaml(text, { maxAliasCount: 0 }) as Spec;
-  } catch (e) {
-    throw new UserError(`cannot parse: ${(e as Error).message.split('\n')[0]}`, file);
-  }
+  const spec = parseStoredSpec(text, file);
   if (!spec || typeof spec !== 'object' || typeof spec.name !== 'string') throw new UserError('is not a resolved chamlab spec', file);
   return { spec, hash: m[1] };
+}
+
+/**
+ * A resolved spec stored in a run or sweep folder, parsed by the spec reader's strict YAML front end
+ * (dsl/load.ts: bounded nesting, keys, aliases and size, no tags): a folder may come from a stranger.
+ * Errors are positioned user errors.
+ */
+export function parseStoredSpec(text: string, file: string): Spec {
+  return toPlain(parseSpecYaml(text, { file })).value as Spec;
 }
 
 /** Whether `dir` looks like a run folder (has spec.yaml with a hash header). */
