@@ -57,8 +57,8 @@ train: { steps: 10 }
 `;
 
 /** A valid spec whose data are files of the project (each data kind swaps in its hostile file). */
-export function dataSpec(sources: string, extra = ''): string {
-  return `name: fz
+export function dataSpec(sources: string, extra = '', name = 'fz'): string {
+  return `name: ${name}
 model: { vocab: { text: 300, image: 16 }, d_model: 16, layers: 1, heads: 2 }
 tokenizer:
   image: { resolution: 8, patch: 4, codebook_size: 16, train_images: 4, iterations: 1 }
@@ -108,6 +108,8 @@ export interface Fixtures {
   png: Buffer;
   /** A finished run of TEXT_SPEC (4 steps, checkpoints at 2 and 4), relative path -> content. */
   run: { folder: string; files: Record<string, Buffer> };
+  /** A finished run with images (an image codebook), for generation with image prompts. */
+  imageRun: { folder: string; files: Record<string, Buffer> };
 }
 
 export function prepareFixtures(): Fixtures {
@@ -125,30 +127,36 @@ export function prepareFixtures(): Fixtures {
       fs.writeFileSync(path.join(dir, 'pics', `p${i}.png`), tinyPng(8, 8, 40 * i));
       fs.writeFileSync(path.join(dir, 'pics', `p${i}.txt`), `picture number ${i}`);
     }
-    fs.writeFileSync(path.join(dir, 'pics.yaml'), dataSpec('    p: { kind: image-text, origin: pics, holdout: 0 }'));
+    fs.writeFileSync(path.join(dir, 'pics.yaml'), dataSpec('    p: { kind: image-text, origin: pics, holdout: 0.2 }', '', 'fzimg'));
     const run = (...args: string[]) => {
       const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CHAMLAB_CACHE: path.join(dir, 'cache') } });
       if (r.status !== 0) throw new Error(`fixture: chamlab ${args.join(' ')} failed: ${r.stderr}`);
     };
     run('init', 'small.yaml', '--out', 'w/model.safetensors');
     run('train', 'text.yaml', '--out', 'runs', '--threads', '1');
-    run('data', 'pics.yaml', '--samples', '0', '--tokens', '32');
-    const runDir = fs.readdirSync(path.join(dir, 'runs', 'fz'))[0];
-    const files: Record<string, Buffer> = {};
-    const root = path.join(dir, 'runs', 'fz', runDir);
-    for (const rel of fs.readdirSync(root, { recursive: true }) as string[]) {
-      const p = path.join(root, rel);
-      if (fs.statSync(p).isFile() && rel !== 'run.lock') files[rel] = fs.readFileSync(p);
-    }
+    run('train', 'pics.yaml', '--out', 'runs', '--threads', '1');
+    const runFiles = (name: string) => {
+      const runDir = fs.readdirSync(path.join(dir, 'runs', name))[0];
+      const files: Record<string, Buffer> = {};
+      const root = path.join(dir, 'runs', name, runDir);
+      for (const rel of fs.readdirSync(root, { recursive: true }) as string[]) {
+        const p = path.join(root, rel);
+        if (fs.statSync(p).isFile() && rel !== 'run.lock') files[rel] = fs.readFileSync(p);
+      }
+      return { folder: `runs/${name}/${runDir}`, files };
+    };
+    const textRun = runFiles('fz');
+    const imageRun = runFiles('fzimg');
     const vqFile = fs.readdirSync(path.join(dir, 'cache')).find((f) => f.startsWith('vq-'))!;
     return {
       weights: fs.readFileSync(path.join(dir, 'w', 'model.safetensors')),
       config: fs.readFileSync(path.join(dir, 'w', 'config.json'), 'utf8'),
       batch: JSON.stringify({ input_ids: [[1, 2, 3, 4], [5, 6, 7, 8]], labels: [[2, 3, 4, 5], [6, 7, 8, -100]] }),
-      bpe: files['tokenizers/tokenizer.json'].toString('utf8'),
+      bpe: textRun.files['tokenizers/tokenizer.json'].toString('utf8'),
       vq: fs.readFileSync(path.join(dir, 'cache', vqFile), 'utf8'),
       png,
-      run: { folder: `runs/fz/${runDir}`, files },
+      run: textRun,
+      imageRun,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -824,6 +832,48 @@ function metricsCase(r: Rand, fx: Fixtures): FuzzCase {
   };
 }
 
+/** `chamlab report` over a run folder with one hostile file (reports read every file of a run). */
+function reportCase(r: Rand, fx: Fixtures): FuzzCase {
+  const files: Record<string, FileSpec> = { ...commonFiles() };
+  for (const [rel, content] of Object.entries(fx.run.files)) files[`project/${fx.run.folder}/${rel}`] = content;
+  const target = pick(r, ['metrics.jsonl', 'metrics.jsonl', 'eval.jsonl', 'eval.jsonl', 'summary.json', 'spec.yaml', 'checkpoints']);
+  const file = `project/${fx.run.folder}/${target}`;
+  const how = int(r, 0, 4);
+  if (target === 'checkpoints') {
+    for (const k of Object.keys(files)) if (k.startsWith(file + '/')) delete files[k];
+    files[file] = pick(r, [{ fifo: true }, 'a file', { symlink: '../../../outside/dir' }] as FileSpec[]);
+  } else if (how <= 2) {
+    const text = String(files[file]);
+    files[file] = target.endsWith('.jsonl')
+      ? text.trimEnd().split('\n').map((l, i, all) => (i === int(r, 0, all.length - 1) ? mutateJsonText(l, r).toString('utf8') : l)).join('\n') + '\n'
+      : target === 'spec.yaml' ? mutateYaml(text, r) : mutateJsonText(text, r);
+  } else if (how === 3) files[file] = mutateBytes(files[file] as Buffer, r);
+  else files[file] = pick(r, [{ fifo: true }, { symlink: '../../../outside/secret.txt' }, { dir: true }, { device: true }] as FileSpec[]);
+  return {
+    kind: 'report',
+    label: `report <${target}>`,
+    files,
+    argv: ['report', fx.run.folder, '--out', 'report.html'],
+    outputs: ['project/report.html'],
+  };
+}
+
+/** `chamlab generate` with a hostile image prompt (PNG) or prompt text, from a run with images. */
+function generateCase(r: Rand, fx: Fixtures): FuzzCase {
+  const files: Record<string, FileSpec> = { ...commonFiles(), 'project/in.png': fx.png };
+  for (const [rel, content] of Object.entries(fx.imageRun.files)) files[`project/${fx.imageRun.folder}/${rel}`] = content;
+  let prompt = '<image>';
+  const images = ['in.png'];
+  const how = int(r, 0, 6);
+  if (how <= 2) files['project/in.png'] = hostilePng(r, fx.png);
+  else if (how === 3) files['project/in.png'] = pick(r, [{ fifo: true }, { symlink: '../outside/secret.txt' }, { dir: true }, { device: true }, Buffer.alloc(0)] as FileSpec[]);
+  else if (how === 4) prompt = pick(r, ['<image><image>', '', 'x'.repeat(100_000), '\u0000\u001b[2J', '<image'.repeat(1000), '<s></s><pad><racm3:break><eoss>', '\u{1F600}'.repeat(5000)]);
+  else if (how === 5) images.push(pick(r, ['../outside/secret.txt', 'missing.png', 'adir', 'alink', '/etc/passwd']));
+  const argv = ['generate', fx.imageRun.folder, '--prompt', prompt, ...images.flatMap((i) => ['--image', i]), '--mode', pick(r, ['text', 'mixed', 'image']), '--max-tokens', pick(r, ['4', '8']), '--threads', '1', '--out', 'gen'];
+  if (how === 6) argv.push(pick(r, ['--temperature', '--top-p', '--top-k', '--seed', '--cfg', '--checkpoint', '--max-tokens']), pick(r, ARG_VALUES));
+  return { kind: 'generate', label: `generate <${['png', 'png', 'png', 'special file', 'prompt text', 'image path', 'option'][how]}>`, files, argv, outputs: ['project/gen'] };
+}
+
 export interface Kind {
   /** Inputs tried per suite run in CI (the long run multiplies these). */
   count: number;
@@ -842,4 +892,6 @@ export const KINDS: Record<string, Kind> = {
   'run-folder': { count: 30, generate: runFolderCase },
   checkpoint: { count: 30, generate: checkpointCase },
   metrics: { count: 16, generate: metricsCase },
+  report: { count: 24, generate: reportCase },
+  generate: { count: 24, generate: generateCase },
 };
