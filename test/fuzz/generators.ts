@@ -327,8 +327,10 @@ export function mutateYaml(text: string, r: Rand): string {
       if (m) lines[i] = m[1] + pick(r, YAML_KEYS) + m[3];
       return lines.join('\n');
     }
-    case 6:
-      return text + `\ndeep: ${'['.repeat(int(r, 50, 3000))}${']'.repeat(int(r, 50, 3000))}\n`;
+    case 6: {
+      const n = chance(r, 0.2) ? 1_000_000 : int(r, 50, 3000);
+      return text + `\ndeep: ${'['.repeat(n)}${']'.repeat(chance(r, 0.5) ? n : int(r, 0, 3000))}\n`;
+    }
     case 7: {
       const depth = int(r, 5, 30);
       const bomb = ['b0: &b0 [x, x]'];
