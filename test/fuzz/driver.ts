@@ -9,7 +9,7 @@
  * count against the input that was running), and restarts it after an input whose peak memory broke
  * the limit, so that every input's peak is measured on its own.
  *
- * Run without an IPC channel (node --test picks up every .js under test/), it does nothing.
+ * Run without an IPC channel, or by node --test (which picks up every .js under test/), it does nothing.
  */
 import * as path from 'node:path';
 
@@ -89,4 +89,4 @@ function serve(): void {
   send({ type: 'ready' });
 }
 
-if (require.main === module && process.send) serve();
+if (require.main === module && process.send && !process.env.NODE_TEST_CONTEXT) serve();

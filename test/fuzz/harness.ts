@@ -192,7 +192,10 @@ class Driver {
     // WebAssembly instance (tsx, loading a .ts spec, makes one) about 10 GiB.
     const prlimit = fs.existsSync('/usr/bin/prlimit') ? ['/usr/bin/prlimit', `--as=${ADDRESS_SPACE_BYTES}`, '--'] : [];
     const argv = [...prlimit, ...node];
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // Not a test file of node --test's, even when the suite runs under it (the driver checks).
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     this.child.stderr!.on('data', () => {});
     this.ready = new Promise((resolve) => {
       this.child.on('message', (m: DriverReply) => {

@@ -46,4 +46,5 @@ async function cli(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-if (require.main === module) cli().then((code) => (process.exitCode = code));
+// `node --test dist/test/` runs every .js under test/ as a test file: then this is not the command.
+if (require.main === module && !process.env.NODE_TEST_CONTEXT) cli().then((code) => (process.exitCode = code));
