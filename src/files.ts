@@ -329,6 +329,11 @@ export function readInputFile(file: string, rules: InputRules = {}): Buffer {
   }
 }
 
+/** A checked file's text (UTF-8; see openInputFile). */
+export function readInputText(file: string, rules: InputRules = {}): string {
+  return readInputFile(file, rules).toString('utf8');
+}
+
 /** A checked folder: it exists, is a folder, and its real path lies inside `rules.inside`. Returns its real path. */
 export function checkInputDir(dir: string, rules: InputRules = {}): string {
   const { real, where, shown } = resolveInput(dir, rules);

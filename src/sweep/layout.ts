@@ -136,12 +136,15 @@ export function memberLabel(overrides: Record<string, unknown>): string {
   return parts.length ? parts.join(', ') : '(base)';
 }
 
+/** Files of a sweep folder (plan, state, outcomes, lock) are JSON of modest size; larger is not ours. */
+export const SWEEP_FILE_MAX_BYTES = 64 * 2 ** 20;
+
 /** Reads sweep.json of a sweep folder; null when `dir` has none. */
 export function readSweepState(dir: string): SweepState | null {
   const file = path.join(dir, SWEEP_FILES.state);
   if (!fs.existsSync(file)) return null;
   // A regular file only (a FIFO would block the reader), of a sane size: src/files.ts.
-  const text = readInputFile(file, { maxBytes: 64 * 2 ** 20, where: file, shown: 'the file' }).toString('utf8');
+  const text = readInputFile(file, { maxBytes: SWEEP_FILE_MAX_BYTES, where: file, shown: 'the file' }).toString('utf8');
   let s: SweepState;
   try {
     s = fromJsonLine<SweepState>(text);

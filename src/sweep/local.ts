@@ -9,9 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RunEvent } from '../runs/events';
 import { prepareNativeEnv } from '../runtime/env';
-import { SWEEP_FILES, type MemberOutcome } from './layout';
+import { SWEEP_FILE_MAX_BYTES, SWEEP_FILES, type MemberOutcome } from './layout';
 import { readOutcome, workerAlive, writeOutcome } from './state';
 import type { WorkerMessage } from './worker';
+import { readInputText } from '../files';
 
 export interface LocalOptions {
   jobs: number;
@@ -146,7 +147,7 @@ function recordDeath(dir: string, index: number, pid: number, code: number | nul
 
 function readPlanHash(dir: string, index: number): string {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, SWEEP_FILES.plan), 'utf8')).members[index].hash;
+    return JSON.parse(readInputText(path.join(dir, SWEEP_FILES.plan), { maxBytes: SWEEP_FILE_MAX_BYTES })).members[index].hash;
   } catch {
     return '';
   }

@@ -11,11 +11,12 @@ import { UserError } from '../../dsl/errors';
 import { applyOverrides, flattenExtends, projectRoot } from '../../dsl/load';
 import { fromPlain } from '../../dsl/located';
 import { resolveTree } from '../../dsl/resolve';
-import { writeFileAtomic } from '../files';
+import { prepareOutputDir, readInputText, writeFileAtomic } from '../files';
 import { runFolder, fromJsonLine, toJsonLine } from '../runs/layout';
 import {
   memberLabel,
   readSweepState,
+  SWEEP_FILE_MAX_BYTES,
   SWEEP_FILES,
   SWEEP_FORMAT,
   SWEEP_PLAN_FORMAT,
@@ -103,7 +104,7 @@ function freshRecord(dir: string, runsOut: string, m: SweepMember, index: number
 function specHeaderHash(file: string): string | null {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputText(file, { maxBytes: SWEEP_FILE_MAX_BYTES });
   } catch {
     return null;
   }
@@ -114,7 +115,7 @@ export function readPlan(dir: string): SweepPlan {
   const file = path.join(dir, SWEEP_FILES.plan);
   let plan: SweepPlan;
   try {
-    plan = fromJsonLine<SweepPlan>(fs.readFileSync(file, 'utf8'));
+    plan = fromJsonLine<SweepPlan>(readInputText(file, { maxBytes: SWEEP_FILE_MAX_BYTES }));
   } catch (e) {
     throw new UserError(`cannot read the sweep plan: ${(e as Error).message.split('\n')[0]}; rerun the sweep command to rewrite it`, file);
   }
@@ -194,12 +195,8 @@ export function openSweepFolder(out: string, planned: PlannedSweep, executor: 'l
 
 /** The sweep folder, created; a path that cannot be one is a user error naming it. */
 function makeSweepDir(dir: string): void {
-  try {
-    fs.mkdirSync(path.join(dir, SWEEP_FILES.members), { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (e) {
-    throw new UserError(`cannot create or write the sweep folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose another --out`, dir);
-  }
+  // The output rule every writer follows (src/files.ts): made level by level, never through a file.
+  prepareOutputDir(path.join(dir, SWEEP_FILES.members), '--out');
 }
 
 /** The swept dotted paths in plan order: the union of the members' override keys, first seen first. */

@@ -15,11 +15,12 @@ import { defaultCacheDir } from '../data/cache';
 import { fromJsonLine, toJsonLine } from '../runs/layout';
 import { readSummary } from '../runs/read';
 import type { SweepEvent, SweepListener, SweepProgress } from './events';
-import { memberRunDir, readSweepState, SWEEP_FILES, type SweepLock, type SweepMemberRecord, type SweepState } from './layout';
+import { memberRunDir, readSweepState, SWEEP_FILE_MAX_BYTES, SWEEP_FILES, type SweepLock, type SweepMemberRecord, type SweepState } from './layout';
 import { runLocal } from './local';
 import { openSweepFolder, planSweepInput, readPlan, type SweepInput } from './plan';
 import { isActive, onPath, queryTasks, requireSlurm, submitArray, type SlurmOptions } from './slurm';
 import { appendLog, memberLine, memberRecord, refreshMembers, sweepProgress, workerAlive, writeState, type SlurmTaskState } from './state';
+import { readInputText } from '../files';
 
 export interface SweepOptions {
   /** Where run folders and the sweep folder go (default 'runs', like runExperiment). */
@@ -361,7 +362,7 @@ function takeLock(dir: string): () => void {
       fs.closeSync(fd);
       return () => {
         try {
-          const held = fromJsonLine<SweepLock>(fs.readFileSync(file, 'utf8'));
+          const held = fromJsonLine<SweepLock>(readInputText(file, { maxBytes: SWEEP_FILE_MAX_BYTES }));
           if (held.pid === mine.pid && held.host === mine.host) fs.rmSync(file, { force: true });
         } catch {
           // gone already
@@ -372,7 +373,7 @@ function takeLock(dir: string): () => void {
     }
     let held: SweepLock | null = null;
     try {
-      held = fromJsonLine<SweepLock>(fs.readFileSync(file, 'utf8'));
+      held = fromJsonLine<SweepLock>(readInputText(file, { maxBytes: SWEEP_FILE_MAX_BYTES }));
     } catch {
       held = null; // torn or empty: its writer died while writing it
     }
@@ -403,7 +404,7 @@ export async function sweepStatus(dir: string): Promise<{ state: SweepState; slu
 
 function lockHeldByLiveProcess(dir: string): boolean {
   try {
-    const held = fromJsonLine<SweepLock>(fs.readFileSync(path.join(dir, SWEEP_FILES.lock), 'utf8'));
+    const held = fromJsonLine<SweepLock>(readInputText(path.join(dir, SWEEP_FILES.lock), { maxBytes: SWEEP_FILE_MAX_BYTES }));
     return workerAlive(held.pid, held.host, '') !== false;
   } catch {
     return false;

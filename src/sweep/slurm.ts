@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../dsl/errors';
-import { writeFileAtomic } from '../files';
+import { prepareOutputDir, writeFileAtomic } from '../files';
 import { SWEEP_FILES, type SweepState } from './layout';
 import { SLURM_ACTIVE, type SlurmTaskState } from './state';
 
@@ -110,7 +110,7 @@ export function batchScript(dir: string, state: SweepState, cacheDir: string, op
 export async function submitArray(dir: string, state: SweepState, indices: number[], cacheDir: string, opts: SlurmOptions): Promise<{ job: string; script: string }> {
   requireSlurm();
   const slurmDir = path.join(dir, SWEEP_FILES.slurm);
-  fs.mkdirSync(slurmDir, { recursive: true });
+  prepareOutputDir(slurmDir);
   const n = fs.readdirSync(slurmDir).filter((f) => /^submit-\d+\.sh$/.test(f)).length;
   const script = path.join(slurmDir, `submit-${n + 1}.sh`);
   writeFileAtomic(script, batchScript(dir, state, cacheDir, opts));

@@ -8,15 +8,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isUserError } from '../../dsl/errors';
-import { writeFileAtomic } from '../files';
+import { openAppend, readInputText, writeAll, writeFileAtomic } from '../files';
 import { fromJsonLine, toJsonLine, type RunSummary } from '../runs/layout';
 import { readSummary } from '../runs/read';
 import type { SweepProgress } from './events';
-import { memberOutcomeFile, memberRunDir, SWEEP_FILES, type MemberOutcome, type SweepMemberRecord, type SweepState } from './layout';
+import { memberOutcomeFile, memberRunDir, SWEEP_FILE_MAX_BYTES, SWEEP_FILES, type MemberOutcome, type SweepMemberRecord, type SweepState } from './layout';
 
 export function readOutcome(dir: string, index: number): MemberOutcome | null {
   try {
-    return fromJsonLine<MemberOutcome>(fs.readFileSync(memberOutcomeFile(dir, index), 'utf8'));
+    return fromJsonLine<MemberOutcome>(readInputText(memberOutcomeFile(dir, index), { maxBytes: SWEEP_FILE_MAX_BYTES }));
   } catch {
     // Missing, or damaged by hand: either way the run folder still says where the member stands.
     return null;
@@ -175,7 +175,12 @@ export function writeState(dir: string, state: SweepState): void {
 
 /** Appends one line to sweep.log (with a timestamp). */
 export function appendLog(dir: string, line: string): void {
-  fs.appendFileSync(path.join(dir, SWEEP_FILES.log), `${new Date().toISOString()} ${line}\n`);
+  const fd = openAppend(path.join(dir, SWEEP_FILES.log));
+  try {
+    writeAll(fd, Buffer.from(`${new Date().toISOString()} ${line}\n`));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A member's ending as one line, for the terminal and sweep.log. */

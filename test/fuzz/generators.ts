@@ -110,6 +110,8 @@ export interface Fixtures {
   run: { folder: string; files: Record<string, Buffer> };
   /** A finished run with images (an image codebook), for generation with image prompts. */
   imageRun: { folder: string; files: Record<string, Buffer> };
+  /** A finished two-member sweep: everything under `sweeps/`, and its sweep folder's path. */
+  sweep: { folder: string; files: Record<string, Buffer> };
 }
 
 export function prepareFixtures(): Fixtures {
@@ -135,6 +137,16 @@ export function prepareFixtures(): Fixtures {
     run('init', 'small.yaml', '--out', 'w/model.safetensors');
     run('train', 'text.yaml', '--out', 'runs', '--threads', '1');
     run('train', 'pics.yaml', '--out', 'runs', '--threads', '1');
+    fs.writeFileSync(path.join(dir, 'sweep.yaml'), dataSpec('    n: { kind: text, origin: notes.jsonl, holdout: 0.1 }', '', 'fzsw').replace('steps: 4', 'steps: 2') + 'sweep:\n  grid:\n    "optimizer.lr": [1e-3, 1e-2]\n');
+    run('sweep', 'sweep.yaml', '--out', 'sweeps', '--jobs', '1', '--threads', '1');
+    const sweepFiles: Record<string, Buffer> = {};
+    let sweepFolder = '';
+    for (const rel of fs.readdirSync(path.join(dir, 'sweeps'), { recursive: true }) as string[]) {
+      const p = path.join(dir, 'sweeps', rel);
+      if (!fs.statSync(p).isFile() || /\.lock$/.test(rel)) continue;
+      sweepFiles[`sweeps/${rel}`] = fs.readFileSync(p);
+      if (path.basename(rel) === 'sweep.json') sweepFolder = `sweeps/${path.dirname(rel)}`;
+    }
     const runFiles = (name: string) => {
       const runDir = fs.readdirSync(path.join(dir, 'runs', name))[0];
       const files: Record<string, Buffer> = {};
@@ -157,6 +169,7 @@ export function prepareFixtures(): Fixtures {
       png,
       run: textRun,
       imageRun,
+      sweep: { folder: sweepFolder, files: sweepFiles },
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -876,6 +889,22 @@ function generateCase(r: Rand, fx: Fixtures): FuzzCase {
   return { kind: 'generate', label: `generate <${['png', 'png', 'png', 'special file', 'prompt text', 'image path', 'option'][how]}>`, files, argv, outputs: ['project/gen'] };
 }
 
+/** A finished sweep whose sweep folder has one hostile file; read by `sweep status` and `report`. */
+function sweepFolderCase(r: Rand, fx: Fixtures): FuzzCase {
+  const files: Record<string, FileSpec> = { ...commonFiles() };
+  for (const [rel, content] of Object.entries(fx.sweep.files)) files[`project/${rel}`] = content;
+  const inFolder = Object.keys(files).filter((k) => k.startsWith(`project/${fx.sweep.folder}/`));
+  const file = pick(r, [...inFolder, `project/${fx.sweep.folder}/sweep.lock`]);
+  const how = int(r, 0, 4);
+  if (how <= 2 && typeof files[file] !== 'undefined') {
+    const text = String(files[file]);
+    files[file] = file.endsWith('.json') ? mutateJsonText(text, r) : file.endsWith('.yaml') ? mutateYaml(text, r) : mutateBytes(files[file] as Buffer, r);
+  } else if (how === 3) files[file] = pick(r, ['', '{}', JSON.stringify({ pid: 1, host: os.hostname(), started_at: 'x' }), 'x'.repeat(100_000)]);
+  else files[file] = pick(r, [{ fifo: true }, { symlink: '../../../outside/secret.txt' }, { dir: true }, { device: true }] as FileSpec[]);
+  const argv = chance(r, 0.5) ? ['sweep', 'status', fx.sweep.folder, '--json'] : ['report', fx.sweep.folder, '--out', 'report.html'];
+  return { kind: 'sweep-folder', label: `${argv[0]} ${argv[1] === 'status' ? 'status ' : ''}<${path.basename(file)}>`, files, argv, outputs: ['project/report.html', `project/${fx.sweep.folder}/sweep.json`] };
+}
+
 export interface Kind {
   /** Inputs tried per suite run in CI (the long run multiplies these). */
   count: number;
@@ -896,4 +925,5 @@ export const KINDS: Record<string, Kind> = {
   metrics: { count: 16, generate: metricsCase },
   report: { count: 24, generate: reportCase },
   generate: { count: 24, generate: generateCase },
+  'sweep-folder': { count: 30, generate: sweepFolderCase },
 };
