@@ -258,3 +258,30 @@ test('chamlab kernel install --prefix writes a kernelspec that runs the launcher
     assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
   }
 });
+
+test('showImages: one image as image/png, several as an HTML grid, samples with their text, code grids as tables', () => {
+  const { imagesBundle } = require('../kernel/images') as typeof import('../kernel/images');
+  const { PNG } = require('pngjs') as typeof import('pngjs');
+  const img = (v: number) => ({ size: 6, pixels: new Float32Array(36).fill(v) });
+  const one = imagesBundle(img(1));
+  assert.deepEqual(Object.keys(one).sort(), ['image/png', 'text/plain']);
+  const png = PNG.sync.read(Buffer.from(one['image/png'] as string, 'base64'));
+  assert.deepEqual([png.width, png.height, png.data[0]], [6, 6, 255]);
+  const grid = imagesBundle([img(-1), { image: img(0), caption: 'mid <grey>' }, img(1)], { columns: 3, title: 'three' });
+  const html = grid['text/html'] as string;
+  assert.equal((html.match(/<img /g) ?? []).length, 3);
+  assert.ok(html.includes('mid &lt;grey&gt;'));
+  assert.ok(html.includes('repeat(3,'));
+  // Generated PNG bytes pass through unchanged.
+  const bytes = PNG.sync.write(Object.assign(new PNG({ width: 2, height: 3 }), {}));
+  assert.equal(imagesBundle(bytes)['image/png'], Buffer.from(bytes).toString('base64'));
+  assert.throws(() => imagesBundle(new Uint8Array([1, 2, 3])), /not a PNG/);
+  // A decoded sample: its text and each image, complete (codes + picture) or partial (codes only).
+  const sample = { stage: 's1', sequence: 0, text: 'two plus <image 0> <image 1: partial, 2 of 4 codes>', images: [{ codes: [1, 2, 3, 4], complete: true, image: img(0.5) }, { codes: [7, 7], complete: false }] };
+  const sb = imagesBundle(sample);
+  const sh = sb['text/html'] as string;
+  assert.ok(sh.includes('two plus &lt;image 0&gt;'));
+  assert.equal((sh.match(/<img /g) ?? []).length, 1);
+  assert.equal((sh.match(/<td /g) ?? []).length, 6);
+  assert.match(sb['text/plain'] as string, /^\[s1 #0\] two plus/);
+});
