@@ -11,6 +11,8 @@ export { spec, specWith, type CellSpecOptions } from './cell-spec';
 export { show, specBundle, resolveSpecLike, type SpecLike } from './show';
 export { showFigure } from './figures';
 export { showImages, imagesBundle, type ImageItem, type ImageSource, type CodeGrid, type SampleLike, type ShowImagesOptions } from './images';
+export { showTable, tableBundle, type ShowTableOptions } from './table';
+export { budget, smallBudget } from './budget';
 export { displayBundle, LiveOutput, type MimeBundle } from './display';
 export { figureBundle, PLOTLY_MIME, type PlotlyFigure } from './plotly';
 export { cellName, currentCell, type CellInfo } from './context';

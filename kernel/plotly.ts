@@ -20,12 +20,15 @@ import { escapeHtml, scriptJson, type MimeBundle } from './display';
 
 export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
 
-/** What src/report builds: plain data, layout and config objects as plotly.js takes them. */
+/** What src/report builds (its Figure): plain data, layout and config objects as plotly.js takes them. */
 export interface PlotlyFigure {
-  data: Array<Record<string, unknown>>;
-  layout?: Record<string, unknown>;
-  config?: Record<string, unknown>;
+  data: readonly object[];
+  layout?: object;
+  config?: object;
 }
+
+/** The layout fields read here. */
+type LayoutFields = { height?: unknown; title?: unknown };
 
 let bundleSent = false;
 let counter = 0;
@@ -58,7 +61,8 @@ export function plotlyBundleHtml(): string {
 /** The HTML rendering of one figure (without the bundle). */
 export function figureHtml(fig: PlotlyFigure): string {
   const id = `chamlab-plot-${process.pid}-${++counter}`;
-  const height = typeof fig.layout?.height === 'number' ? fig.layout.height : 420;
+  const layout = (fig.layout ?? {}) as LayoutFields;
+  const height = typeof layout.height === 'number' ? layout.height : 420;
   const config = { responsive: true, displaylogo: false, ...(fig.config ?? {}) };
   return (
     `<div id="${id}" class="chamlab-plot" style="width:100%;min-height:${height}px">` +
@@ -71,7 +75,7 @@ export function figureHtml(fig: PlotlyFigure): string {
 
 /** A short text for front ends that show neither (a terminal, `jupyter nbconvert --to markdown`). */
 export function figureText(fig: PlotlyFigure): string {
-  const t = fig.layout?.title;
+  const t = ((fig.layout ?? {}) as LayoutFields).title;
   const title = typeof t === 'string' ? t : typeof (t as { text?: unknown })?.text === 'string' ? (t as { text: string }).text : 'figure';
   return `<${title}: ${fig.data.length} trace${fig.data.length === 1 ? '' : 's'}>`;
 }

@@ -285,3 +285,11 @@ test('showImages: one image as image/png, several as an HTML grid, samples with 
   assert.equal((sh.match(/<td /g) ?? []).length, 6);
   assert.match(sb['text/plain'] as string, /^\[s1 #0\] two plus/);
 });
+
+test('showTable: columns in first-seen order, numbers right-aligned and rounded, HTML escaped', () => {
+  const { tableBundle } = require('../kernel/table') as typeof import('../kernel/table');
+  const b = tableBundle([{ source: 'text', share: 0.123456789 }, { source: '<img>', share: 0.5, n: 1200 }], { title: 'mix' });
+  assert.equal(b['text/plain'], 'mix\nsource   share      n\ntext    0.1235\n<img>      0.5  1,200');
+  assert.ok((b['text/html'] as string).includes('&lt;img&gt;'));
+  assert.equal(((b['text/html'] as string).match(/<tr>/g) ?? []).length, 3);
+});
