@@ -75,7 +75,9 @@ export function startKernel(configPath: string): void {
     }
     handleKernel() {
       const info = super.handleKernel();
-      return { ...info, implementation: 'chamlab', banner: 'chamlab (TypeScript): import * as chamlab from "chamlab"' };
+      // tslab reports a fixed TypeScript version; say which compiler actually checks the cells.
+      const version = tslabRequire('@tslab/typescript-for-tslab').version;
+      return { ...info, implementation: 'chamlab', banner: 'chamlab (TypeScript): import * as chamlab from "chamlab"', language_info: { ...info.language_info, version } };
     }
     async handleExecuteImpl(req: any, writeStream: unknown, writeDisplayData: unknown) {
       const id = req[CELL_META]?.cellId;
