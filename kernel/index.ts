@@ -16,3 +16,4 @@ export { budget, smallBudget } from './budget';
 export { displayBundle, LiveOutput, type MimeBundle } from './display';
 export { figureBundle, PLOTLY_MIME, type PlotlyFigure } from './plotly';
 export { cellName, currentCell, type CellInfo } from './context';
+export { train, defaultRunsDir, type TrainOptions } from './train';

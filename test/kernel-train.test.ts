@@ -1,0 +1,152 @@
+/**
+ * `await train(...)` in a real kernel: one output updated in place (display_data, then
+ * update_display_data for the same display id), no line per step,
+ * the run in a normal run folder; a kernel interrupt during training leaves an interrupted run
+ * with a checkpoint, which `chamlab train` resumes to the end; and a run the CLI finished is found,
+ * not retrained, by the same spec in a notebook.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { installTestKernel, PYTHON, REPO, requireJupyter } from './helpers/notebook';
+import { readRun } from '../src/runs/read';
+
+const CLI = path.join(REPO, 'bin', 'chamlab.js');
+const DRIVER = path.join(REPO, 'test', 'helpers', 'kernel_driver.py');
+
+/** Big enough that a step takes a few ms (the interrupt must land mid-run), small enough for CI. */
+const SPEC = (steps: number) => `name: live
+model:
+  vocab: { text: 300, image: 64 }
+  d_model: 48
+  layers: 2
+  heads: 2
+tokenizer:
+  image: { resolution: 8, patch: 2, codebook_size: 64, train_images: 200 }
+data:
+  seq_len: 96
+  sources:
+    t: { kind: text, origin: "builtin:moby-dick" }
+  stages:
+    - { name: s1, share: 1, weights: { t: 1 } }
+optimizer: { lr: 3.0e-3, schedule: { warmup: 5 } }
+train: { steps: ${steps}, batch: 4, eval_every: 1000, checkpoint_every: 1000 }
+`;
+
+interface Msg {
+  type: string;
+  content: any;
+}
+interface CellResult {
+  messages: Msg[];
+  reply: { status: string };
+}
+
+function drive(cwd: string, env: NodeJS.ProcessEnv, cells: { code: string; timeout?: number; interrupt_when?: string }[]): CellResult[] {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-driver-')), 'messages.json');
+  const r = spawnSync(PYTHON, [DRIVER], { input: JSON.stringify({ cwd, out, cells }), encoding: 'utf8', env, maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `kernel driver failed: ${r.stderr.slice(-3000)}`);
+  return JSON.parse(fs.readFileSync(out, 'utf8')) as CellResult[];
+}
+
+const streams = (c: CellResult, name: string) =>
+  c.messages
+    .filter((m) => m.type === 'stream' && m.content.name === name)
+    .map((m) => m.content.text)
+    .join('');
+
+function folder(steps: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-train-'));
+  fs.writeFileSync(path.join(dir, '.chamlab-root'), '');
+  fs.writeFileSync(path.join(dir, 'live.yaml'), SPEC(steps));
+  return dir;
+}
+
+test('train shows one live output: display_data then updates of the same display id', (t) => {
+  if (!requireJupyter(t)) return;
+  const { env } = installTestKernel();
+  const dir = folder(60);
+  const runs = path.join(dir, 'my-runs');
+  const [, cell] = drive(dir, { ...env, CHAMLAB_RUNS_DIR: runs }, [
+    { code: "import { spec, train } from 'chamlab/kernel';\nimport * as fs from 'node:fs';\nconst s = spec`" + SPEC(60) + '`;' },
+    { code: "const run = await train(s, { refreshMs: 200 });\nconsole.log('status', run.summary.status, run.summary.step, run.dir);", timeout: 600 },
+  ]);
+  assert.equal(cell.reply.status, 'ok', streams(cell, 'stderr'));
+  const displays = cell.messages.filter((m) => m.type === 'display_data' || m.type === 'update_display_data');
+  const live = displays.filter((m) => m.content.transient?.display_id);
+  const ids = new Set(live.map((m) => m.content.transient.display_id));
+  assert.equal(ids.size, 1, 'one live output');
+  assert.equal(live[0].type, 'display_data');
+  assert.ok(live.slice(1).every((m) => m.type === 'update_display_data'));
+  assert.ok(live.length >= 3, `the output was updated while training (${live.length} messages)`);
+  // The plotly.js bundle, when sent, is an output of its own (an updated output would lose it).
+  const others = displays.filter((m) => !m.content.transient?.display_id);
+  assert.ok(others.length <= 1);
+  for (const o of others) assert.match(o.content.data['text/html'], /data-chamlab-plotly=/);
+  const last = live.at(-1)!.content.data;
+  assert.match(last['text/plain'], /step 60\/60 · loss \d+\.\d+ .*tokens\/s.* finished/);
+  assert.match(last['text/html'], /<progress max="60" value="60"/);
+  // No line per step: stdout holds only the cell's own print.
+  const out = streams(cell, 'stdout');
+  assert.match(out, /^status finished 60 /);
+  const runDir = out.trim().split(' ').at(-1)!;
+  assert.equal(path.dirname(path.dirname(runDir)), runs, 'the run folder is under $CHAMLAB_RUNS_DIR');
+  const rec = readRun(runDir);
+  assert.equal(rec.summary!.status, 'finished');
+  assert.equal(rec.metrics.length, 60);
+});
+
+test('a kernel interrupt during train checkpoints an interrupted run that `chamlab train` resumes to the end', (t) => {
+  if (!requireJupyter(t)) return;
+  const { env } = installTestKernel();
+  const steps = 400;
+  const dir = folder(steps);
+  const [, cell, after] = drive(dir, { ...env, CHAMLAB_RUNS_DIR: '' }, [
+    { code: "import { spec, train } from 'chamlab/kernel';\nconst s = spec`" + SPEC(steps) + '`;' },
+    { code: 'await train(s, { refreshMs: 100 });', timeout: 600, interrupt_when: 'tokens/s' },
+    { code: "console.log('kernel still here');" },
+  ]);
+  assert.ok(cell.messages.some((m) => m.type === '(interrupt sent)'), 'the interrupt was sent');
+  assert.equal(cell.reply.status, 'error');
+  const err = streams(cell, 'stderr');
+  const m = /^interrupted at step (\d+) of 400; (\S+) resumes from its last checkpoint: run this cell again, or in a terminal: chamlab train (\S+) --out (\S+)\n$/.exec(err);
+  assert.ok(m, `one line saying how to resume, got: ${JSON.stringify(err)}`);
+  const step = Number(m[1]);
+  assert.ok(step > 0 && step < steps, `stopped mid-run (step ${step})`);
+  assert.match(streams(after, 'stdout'), /kernel still here/);
+  const runDir = path.resolve(dir, m[2]);
+  const rec = readRun(runDir);
+  assert.equal(rec.summary!.status, 'interrupted');
+  assert.equal(rec.summary!.step, step);
+  assert.equal(rec.metrics.length, step);
+  assert.ok(rec.checkpoints.length >= 1, 'a checkpoint was written at the interrupt');
+  // The command the message gives, run from the notebook's folder, finishes the same run folder.
+  const r = spawnSync(process.execPath, [CLI, 'train', m[3], '--out', m[4]], { cwd: dir, encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  const done = readRun(runDir);
+  assert.equal(done.summary!.status, 'finished');
+  assert.equal(done.metrics.length, steps);
+  assert.deepEqual(
+    done.metrics.slice(0, step).map((x) => x.loss),
+    rec.metrics.map((x) => x.loss),
+  );
+});
+
+test('a run the CLI finished is the same run for the same spec in a notebook (found, not retrained)', (t) => {
+  if (!requireJupyter(t)) return;
+  const { env } = installTestKernel();
+  const dir = folder(20);
+  const cli = spawnSync(process.execPath, [CLI, 'train', 'live.yaml', '--out', 'runs'], { cwd: dir, encoding: 'utf8', env: { ...env, CHAMLAB_RUNS_DIR: '' } });
+  assert.equal(cli.status, 0, cli.stderr);
+  const [, cell] = drive(dir, { ...env, CHAMLAB_RUNS_DIR: '' }, [
+    { code: "import { train } from 'chamlab/kernel';" },
+    { code: "const run = await train('live.yaml');\nconsole.log('skipped', run.skipped, run.summary.step);", timeout: 300 },
+  ]);
+  assert.equal(cell.reply.status, 'ok', streams(cell, 'stderr'));
+  assert.match(streams(cell, 'stdout'), /skipped true 20/);
+  const last = cell.messages.filter((m) => m.content?.transient?.display_id).at(-1)!.content.data;
+  assert.match(last['text/plain'], /live [0-9a-f]{12}: live: finished at step 20 of 20/);
+});
