@@ -2,12 +2,12 @@
  * `await train(...)` in a real kernel: one output updated in place (display_data, then
  * update_display_data for the same display id), no line per step,
  * the run in a normal run folder; a kernel interrupt during training leaves an interrupted run
- * with a checkpoint, which `chamlab train` resumes to the end; and a run the CLI finished is found,
- * not retrained, by the same spec in a notebook.
+ * with a checkpoint, which `chamlab train` resumes to the end; and a run the CLI interrupted is
+ * continued by the same spec in a notebook, then found finished (not retrained).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -135,18 +135,49 @@ test('a kernel interrupt during train checkpoints an interrupted run that `chaml
   );
 });
 
-test('a run the CLI finished is the same run for the same spec in a notebook (found, not retrained)', (t) => {
+test('a run the CLI interrupted is continued by the same spec in a notebook, and then found finished', async (t) => {
   if (!requireJupyter(t)) return;
   const { env } = installTestKernel();
-  const dir = folder(20);
-  const cli = spawnSync(process.execPath, [CLI, 'train', 'live.yaml', '--out', 'runs'], { cwd: dir, encoding: 'utf8', env: { ...env, CHAMLAB_RUNS_DIR: '' } });
-  assert.equal(cli.status, 0, cli.stderr);
-  const [, cell] = drive(dir, { ...env, CHAMLAB_RUNS_DIR: '' }, [
+  const steps = 400;
+  const dir = folder(steps);
+  const cliEnv = { ...env, CHAMLAB_RUNS_DIR: '' };
+  // chamlab train, stopped with Ctrl-C (SIGINT) once it has trained a few steps.
+  const child = spawn(process.execPath, [CLI, 'train', 'live.yaml', '--out', 'runs'], { cwd: dir, env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const metrics = () => {
+    const runs = path.join(dir, 'runs', 'live');
+    if (!fs.existsSync(runs)) return 0;
+    const f = path.join(runs, fs.readdirSync(runs)[0] ?? '', 'metrics.jsonl');
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').length - 1 : 0;
+  };
+  while (metrics() < 20) {
+    if (child.exitCode !== null) assert.fail(`chamlab train ended early: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGINT');
+  assert.equal(await exited, 130, stderr);
+  const runDir = path.join(dir, 'runs', 'live', fs.readdirSync(path.join(dir, 'runs', 'live'))[0]);
+  const stopped = readRun(runDir);
+  assert.equal(stopped.summary!.status, 'interrupted');
+  assert.ok(stopped.summary!.step < steps);
+
+  const [, cont, again] = drive(dir, cliEnv, [
     { code: "import { train } from 'chamlab/kernel';" },
-    { code: "const run = await train('live.yaml');\nconsole.log('skipped', run.skipped, run.summary.step);", timeout: 300 },
+    { code: "const run = await train('live.yaml');\nconsole.log('skipped', run.skipped, run.summary.status, run.summary.step, run.summary.attempts);", timeout: 600 },
+    { code: "const again = await train('live.yaml');\nconsole.log('skipped', again.skipped, again.summary.step);", timeout: 300 },
   ]);
-  assert.equal(cell.reply.status, 'ok', streams(cell, 'stderr'));
-  assert.match(streams(cell, 'stdout'), /skipped true 20/);
-  const last = cell.messages.filter((m) => m.content?.transient?.display_id).at(-1)!.content.data;
-  assert.match(last['text/plain'], /live [0-9a-f]{12}: live: finished at step 20 of 20/);
+  assert.equal(cont.reply.status, 'ok', streams(cont, 'stderr'));
+  assert.match(streams(cont, 'stdout'), new RegExp(`skipped false finished ${steps} 2`));
+  const done = readRun(runDir);
+  assert.equal(done.metrics.length, steps);
+  assert.deepEqual(
+    done.metrics.slice(0, stopped.metrics.length).map((x) => x.loss),
+    stopped.metrics.map((x) => x.loss),
+  );
+  assert.equal(again.reply.status, 'ok', streams(again, 'stderr'));
+  assert.match(streams(again, 'stdout'), new RegExp(`skipped true ${steps}`));
+  const last = again.messages.filter((m) => m.content?.transient?.display_id).at(-1)!.content.data;
+  assert.match(last['text/plain'], new RegExp(`live [0-9a-f]{12}: live: finished at step ${steps} of ${steps}`));
 });
