@@ -1,7 +1,8 @@
 /**
  * The kernel through real Jupyter: notebooks in a folder that has no node_modules import chamlab and
  * its helpers, specs in cells load with `extends` from the notebook's folder, figures come out as
- * one bundle of plotly JSON + HTML, spec and library errors print as positioned one-line errors, and
+ * one bundle of plotly JSON + HTML, spec and library errors print as positioned one-line errors (a
+ * cell's errors seen through jupyter_client), and
  * the executed notebook converted to HTML draws every figure in headless Chromium with the network
  * blocked (plotly.js inlined once).
  */
@@ -12,13 +13,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   assertNoCellErrors,
+  drive,
   executeNotebook,
   installTestKernel,
   makeNotebook,
   notebookToHtml,
   outputsOf,
   requireJupyter,
-  stderrOf,
+  streams,
   stdoutOf,
   writeNotebook,
 } from './helpers/notebook';
@@ -102,14 +104,20 @@ test('a notebook anywhere imports chamlab, loads a spec from a cell, shows it an
   assert.deepEqual(blocked, [], 'the page needs no network');
 });
 
-test('a spec error in a cell prints positioned one-line errors, not a stack trace', (t) => {
+test('errors that end a cell: a spec error prints positioned one-line errors, a library UserError its line, a bug its stack', (t) => {
   if (!requireJupyter(t)) return;
   const { env } = installTestKernel();
   const dir = folder();
-  const nbFile = path.join(dir, 'bad-spec.ipynb');
-  writeNotebook(nbFile, makeNotebook([IMPORTS, "// a comment\nconst bad = spec`\nextends: base.yaml\nmodel:\n  d_model: -32\n  qk_nrom: true\n`;"]));
-  const r = executeNotebook(nbFile, { env, timeout: 120, allowErrors: true });
-  const err = stderrOf(r.nb, 1);
+  const [imports, badSpec, badCall, bug, after] = drive(dir, env, [
+    { code: IMPORTS },
+    { code: "// a comment\nconst bad = spec`\nextends: base.yaml\nmodel:\n  d_model: -32\n  qk_nrom: true\n`;" },
+    { code: "chamlab.loadSpec('missing.yaml');" },
+    { code: "throw new TypeError('a bug');" },
+    { code: "console.log('still working');" },
+  ]);
+  assert.equal(imports.reply.status, 'ok', streams(imports, 'stderr'));
+  const err = streams(badSpec, 'stderr');
+  assert.equal(badSpec.reply.status, 'error');
   const lines = err.trim().split('\n');
   assert.deepEqual(
     lines.map((l) => l.replace(/: .*$/, '')),
@@ -119,18 +127,9 @@ test('a spec error in a cell prints positioned one-line errors, not a stack trac
   assert.match(lines[0], /model\.d_model: must be > 0, got -32/);
   assert.match(lines[1], /unknown key 'qk_nrom' in model \(did you mean 'qk_norm'\?\)/);
   assert.doesNotMatch(err, /\n\s+at /);
-});
-
-test('a UserError from a library call ends the cell with its one line; other errors keep their stack', (t) => {
-  if (!requireJupyter(t)) return;
-  const { env } = installTestKernel();
-  const dir = folder();
-  const nbFile = path.join(dir, 'bad-call.ipynb');
-  writeNotebook(nbFile, makeNotebook([IMPORTS, "chamlab.loadSpec('missing.yaml');"]));
-  const r = executeNotebook(nbFile, { env, timeout: 120, allowErrors: true });
-  assert.equal(stderrOf(r.nb, 1), `${path.join(fs.realpathSync(dir), 'missing.yaml')}:1:1: no such file\n`.replace(fs.realpathSync(dir) + '/', ''));
-  const nb2 = path.join(dir, 'bug.ipynb');
-  writeNotebook(nb2, makeNotebook([IMPORTS, "throw new TypeError('a bug');"]));
-  const r2 = executeNotebook(nb2, { env, timeout: 120, allowErrors: true });
-  assert.match(stderrOf(r2.nb, 1), /TypeError: a bug\n\s+at /);
+  assert.equal(badCall.reply.status, 'error');
+  assert.equal(streams(badCall, 'stderr'), 'missing.yaml:1:1: no such file\n');
+  assert.equal(bug.reply.status, 'error');
+  assert.match(streams(bug, 'stderr'), /TypeError: a bug\n\s+at /);
+  assert.equal(streams(after, 'stdout'), 'still working\n');
 });

@@ -11,11 +11,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installTestKernel, PYTHON, REPO, requireJupyter } from './helpers/notebook';
+import { drive, installTestKernel, REPO, requireJupyter, streams } from './helpers/notebook';
 import { readRun } from '../src/runs/read';
 
 const CLI = path.join(REPO, 'bin', 'chamlab.js');
-const DRIVER = path.join(REPO, 'test', 'helpers', 'kernel_driver.py');
 
 /** Big enough that a step takes a few ms (the interrupt must land mid-run), small enough for CI. */
 const SPEC = (steps: number) => `name: live
@@ -35,28 +34,6 @@ data:
 optimizer: { lr: 3.0e-3, schedule: { warmup: 5 } }
 train: { steps: ${steps}, batch: 4, eval_every: 1000, checkpoint_every: 1000 }
 `;
-
-interface Msg {
-  type: string;
-  content: any;
-}
-interface CellResult {
-  messages: Msg[];
-  reply: { status: string };
-}
-
-function drive(cwd: string, env: NodeJS.ProcessEnv, cells: { code: string; timeout?: number; interrupt_when?: string }[]): CellResult[] {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-driver-')), 'messages.json');
-  const r = spawnSync(PYTHON, [DRIVER], { input: JSON.stringify({ cwd, out, cells }), encoding: 'utf8', env, maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, `kernel driver failed: ${r.stderr.slice(-3000)}`);
-  return JSON.parse(fs.readFileSync(out, 'utf8')) as CellResult[];
-}
-
-const streams = (c: CellResult, name: string) =>
-  c.messages
-    .filter((m) => m.type === 'stream' && m.content.name === name)
-    .map((m) => m.content.text)
-    .join('');
 
 function folder(steps: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-train-'));

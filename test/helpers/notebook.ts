@@ -176,3 +176,33 @@ export function writeNotebook(file: string, nb: Notebook): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(nb, null, 1) + '\n');
 }
+
+const DRIVER = path.join(REPO, 'test', 'helpers', 'kernel_driver.py');
+
+export interface KernelMsg {
+  type: string;
+  content: any;
+}
+export interface CellResult {
+  messages: KernelMsg[];
+  reply: { status: string };
+}
+
+/**
+ * Runs cells in one chamlab kernel through jupyter_client (kernel_driver.py) and returns every
+ * iopub message of each cell and its execute_reply; `interrupt_when` interrupts the kernel at the
+ * first display message of the cell that contains that text.
+ */
+export function drive(cwd: string, env: NodeJS.ProcessEnv, cells: { code: string; timeout?: number; interrupt_when?: string }[]): CellResult[] {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-driver-')), 'messages.json');
+  const r = spawnSync(PYTHON, [DRIVER], { input: JSON.stringify({ cwd, out, cells }), encoding: 'utf8', env, maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `kernel driver failed: ${r.stderr.slice(-3000)}`);
+  return JSON.parse(fs.readFileSync(out, 'utf8')) as CellResult[];
+}
+
+export const streams = (c: CellResult, name: string) =>
+  c.messages
+    .filter((m) => m.type === 'stream' && m.content.name === name)
+    .map((m) => m.content.text)
+    .join('');
+
