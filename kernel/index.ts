@@ -17,3 +17,4 @@ export { displayBundle, LiveOutput, type MimeBundle } from './display';
 export { figureBundle, PLOTLY_MIME, type PlotlyFigure } from './plotly';
 export { cellName, currentCell, type CellInfo } from './context';
 export { train, defaultRunsDir, type TrainOptions } from './train';
+export { plot, type RunLike, type SweepLike } from './plot';

@@ -1,6 +1,6 @@
 /**
  * `await train(...)` in a real kernel: one output updated in place (display_data, then
- * update_display_data for the same display id), no line per step,
+ * update_display_data for the same display id, with the report's loss chart), no line per step,
  * the run in a normal run folder; a kernel interrupt during training leaves an interrupted run
  * with a checkpoint, which `chamlab train` resumes to the end; and a run the CLI interrupted is
  * continued by the same spec in a notebook, then found finished (not retrained).
@@ -65,7 +65,14 @@ test('train shows one live output: display_data then updates of the same display
   for (const o of others) assert.match(o.content.data['text/html'], /data-chamlab-plotly=/);
   const last = live.at(-1)!.content.data;
   assert.match(last['text/plain'], /step 60\/60 · loss \d+\.\d+ .*tokens\/s.* finished/);
+  const fig = last['application/vnd.plotly.v1+json'];
+  assert.ok(fig && Array.isArray(fig.data) && fig.data.length >= 1, 'the last update holds the loss chart');
+  assert.match(fig.layout.title.text, /step 60\/60/);
   assert.match(last['text/html'], /<progress max="60" value="60"/);
+  assert.match(last['text/html'], /class="chamlab-plot"/);
+  // Updates during training carried the chart of the steps so far.
+  const midway = live.filter((m) => m.content.data['application/vnd.plotly.v1+json']);
+  assert.ok(midway.length >= 2, 'the chart was redrawn while training');
   // No line per step: stdout holds only the cell's own print.
   const out = streams(cell, 'stdout');
   assert.match(out, /^status finished 60 /);
@@ -157,4 +164,5 @@ test('a run the CLI interrupted is continued by the same spec in a notebook, and
   assert.match(streams(again, 'stdout'), new RegExp(`skipped true ${steps}`));
   const last = again.messages.filter((m) => m.content?.transient?.display_id).at(-1)!.content.data;
   assert.match(last['text/plain'], new RegExp(`live [0-9a-f]{12}: live: finished at step ${steps} of ${steps}`));
+  assert.ok(last['application/vnd.plotly.v1+json'].data.length >= 1, 'the finished run is shown with its loss chart');
 });

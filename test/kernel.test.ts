@@ -293,3 +293,38 @@ test('showTable: columns in first-seen order, numbers right-aligned and rounded,
   assert.ok((b['text/html'] as string).includes('&lt;img&gt;'));
   assert.equal(((b['text/html'] as string).match(/<tr>/g) ?? []).length, 3);
 });
+
+test('plot.*: each shows the report figure of the run or sweep, as one bundle with the plotly JSON', () => {
+  const { syntheticRun, syntheticSweep } = require('./helpers/report-fixtures') as typeof import('./helpers/report-fixtures');
+  const report = require('../src/report') as typeof import('../src/report');
+  const { readRun } = require('../src/runs/read') as typeof import('../src/runs/read');
+  const { plot } = require('../kernel/plot') as typeof import('../kernel/plot');
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-plot-'));
+  const runDir = syntheticRun(out);
+  const sweepDir = syntheticSweep(path.join(out, 'sw'), { sweepYaml: 'sweep:\n  grid:\n    model.qk_norm: [true, false]\n    optimizer.lr: [0.001, 0.01]' });
+  const figs = (f: () => void) => recordDisplays(f).map((s) => s.msg.data[PLOTLY_MIME]).filter(Boolean);
+  const same = (shown: any, fig: { data: unknown[]; layout: unknown }) => assert.deepEqual(JSON.parse(JSON.stringify(shown)), JSON.parse(JSON.stringify({ data: fig.data, layout: fig.layout })));
+  const run = readRun(runDir);
+  const sweep = report.loadSweep(sweepDir);
+  resetPlotlyBundle();
+  same(figs(() => plot.loss(runDir))[0], report.lossFigure(run));
+  same(figs(() => plot.loss({ dir: runDir }))[0], report.lossFigure(run));
+  same(figs(() => plot.lr(run))[0], report.lrFigure(run));
+  const stability = figs(() => plot.stability(runDir));
+  assert.equal(stability.length, report.stabilityFigures(run).length);
+  stability.forEach((f, i) => same(f, report.stabilityFigures(run)[i]));
+  same(figs(() => plot.sweep(sweepDir))[0], report.sweepLossFigure(sweep));
+  same(figs(() => plot.lrSensitivity(sweepDir))[0], report.lrSensitivityFigure(sweep));
+  same(figs(() => plot.heatmap(sweep))[0], report.sweepHeatmap(sweep));
+  same(figs(() => plot.members(sweepDir))[0], report.membersTable(sweep));
+  // A sweep's stability figures are the sweep report's: every member overlaid, styled by variant.
+  const members = report.buildReport([sweepDir]).sections.flatMap((s) => s.figures).filter((f) => /^members-(layer-rms|attn-logit|logits|optimizer)$/.test(f.id));
+  const shown = figs(() => plot.stability(sweepDir));
+  assert.equal(shown.length, 4);
+  shown.forEach((f, i) => same(f, members[i].figure));
+  // plot.report: every figure of the HTML report, in order.
+  const all = report.buildReport([runDir]).sections.flatMap((s) => s.figures);
+  const rep = figs(() => plot.report(runDir));
+  assert.equal(rep.length, all.length);
+  rep.forEach((f, i) => same(f, all[i].figure));
+});

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertNoCellErrors, executeNotebook, installTestKernel, notebookToHtml, REPO, requireJupyter, stdoutOf, type Notebook } from './helpers/notebook';
-import { renderedPlots, requireChromium, withPage } from './helpers/browser';
+import { artifactPath, checkPage, requireBrowser, withBrowser } from './helpers/browser';
 
 const NOTEBOOKS = path.join(REPO, 'notebooks');
 const PLOTLY = 'application/vnd.plotly.v1+json';
@@ -52,17 +52,19 @@ for (const name of notebooks) {
 
     const plots = plotOutputs(r.nb);
     if (plots.length === 0) return;
-    if (!requireChromium(t)) return;
+    if (!requireBrowser(t)) return;
     const html = notebookToHtml(r.file, env);
     assert.equal((fs.readFileSync(html, 'utf8').match(/data-chamlab-plotly=/g) ?? []).length, 1, 'plotly.js is in the page exactly once');
-    const { rendered, blocked } = await withPage(html, async (page, blocked) => ({ rendered: await renderedPlots(page), blocked }));
-    assert.deepEqual(blocked, [], 'the page needs no network');
-    assert.equal(rendered.length, plots.length, 'one drawn figure per figure output');
-    for (const [k, p] of rendered.entries()) {
-      const expected = ((plots[k].data![PLOTLY] as { data: unknown[] }).data ?? []).length;
-      assert.ok(!p.empty, `figure ${k} (${p.title}) did not render`);
-      assert.equal(p.traces, expected, `figure ${k} (${p.title}): traces`);
-      assert.ok(p.drawn > 0, `figure ${k} (${p.title}) drew nothing`);
+    const check = await withBrowser((ctx) => checkPage(ctx, html, { screenshot: artifactPath(`notebook-${path.basename(name, '.ipynb')}.png`) }));
+    assert.deepEqual(check.networkRequests, [], 'the page needs no network');
+    assert.deepEqual(check.pageErrors, []);
+    assert.equal(check.figures.length, plots.length, 'every figure output drew a plotly figure');
+    for (const [k, f] of check.figures.entries()) {
+      const traces = ((plots[k].data![PLOTLY] as { data: unknown[] }).data ?? []).length;
+      const drawn = f.drawn.scatter + f.drawn.heatmap + f.drawn.table;
+      assert.ok(f.traceTypes.length >= 1 && f.traceTypes.length <= traces, `figure ${k} (${f.title}): ${f.traceTypes.length} visible traces of ${traces}`);
+      assert.ok(drawn >= 1, `figure ${k} (${f.title}) drew nothing`);
+      if (f.drawn.scatter > 0) assert.ok(f.paintedScatter >= 1, `figure ${k} (${f.title}): no line painted`);
     }
   });
 }
