@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { readRun, type RunRecord } from '../src/runs/read';
 import type { RunEvent, RunInfo } from '../src/runs/events';
 import type { MetricsRow, RunSummary } from '../src/runs/layout';
-import { runExperiment, type RunOptions, type RunResult, type RunSource } from '../src/runs/run';
+import { fmt, runExperiment, type RunOptions, type RunResult, type RunSource } from '../src/runs/run';
 import { KernelInterrupt, onInterrupt } from './context';
 import { displayBundle, escapeHtml, LiveOutput, type MimeBundle } from './display';
 import { figureHtml, PLOTLY_MIME, takePlotlyBundle, type PlotlyFigure } from './plotly';
@@ -41,7 +41,6 @@ const clock = (s: number): string => {
   const sec = Math.floor(s % 60);
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 };
-const num = (x: number): string => (!Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toFixed(4));
 const rate = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0));
 
 /** What the live output draws, kept from the events (and, on resume, the rows already in the folder). */
@@ -108,11 +107,11 @@ class LiveRun {
     const evalLoss = this.record?.evals.at(-1);
     const parts = [
       `step ${r.step}/${info.steps}`,
-      `loss ${num(r.loss)}`,
-      ...(evalLoss ? [`eval ${num(evalLoss.loss)}`] : []),
+      `loss ${fmt(r.loss)}`,
+      ...(evalLoss ? [`eval ${fmt(evalLoss.loss)}`] : []),
       `${rate(r.tokens_per_s)} tokens/s`,
       `stage ${r.stage}`,
-      `lr ${num(r.lr)}`,
+      `lr ${fmt(r.lr)}`,
       s && s.status !== 'running' ? s.status : `${clock((Date.now() - this.t0) / 1000)} elapsed, ${clock(left)} left`,
     ];
     return parts.join(' · ');
@@ -194,10 +193,8 @@ export async function train(source: RunSource, opts: TrainOptions = {}): Promise
   } finally {
     release();
   }
-  if (result.skipped) {
-    live.record = readRun(result.dir);
-    live.summary = result.summary;
-  }
+  // A finished run is not trained again: no events came, so draw it from its folder.
+  if (result.skipped) live.record = readRun(result.dir);
   live.summary = result.summary;
   draw();
   if (result.summary.status === 'interrupted') {
