@@ -18,3 +18,4 @@ export { figureBundle, PLOTLY_MIME, type PlotlyFigure } from './plotly';
 export { cellName, currentCell, type CellInfo } from './context';
 export { train, defaultRunsDir, type TrainOptions } from './train';
 export { plot, type RunLike, type SweepLike } from './plot';
+export { sweep, type KernelSweepOptions } from './sweep';
