@@ -105,15 +105,16 @@ test('a notebook anywhere imports chamlab, loads a spec from a cell, shows it an
   assert.equal(check.figures[0].paintedScatter, 2);
 });
 
-test('errors that end a cell: a spec error prints positioned one-line errors, a library UserError its line, a bug its stack', (t) => {
+test('errors that end a cell: a spec error prints positioned one-line errors, a library UserError its line, a bug its stack, a type error its diagnostic', (t) => {
   if (!requireJupyter(t)) return;
   const { env } = installTestKernel();
   const dir = folder();
-  const [imports, badSpec, badCall, bug, after] = drive(dir, env, [
+  const [imports, badSpec, badCall, bug, typeError, after] = drive(dir, env, [
     { code: IMPORTS },
     { code: "// a comment\nconst bad = spec`\nextends: base.yaml\nmodel:\n  d_model: -32\n  qk_nrom: true\n`;" },
     { code: "chamlab.loadSpec('missing.yaml');" },
     { code: "throw new TypeError('a bug');" },
+    { code: 'const wrong: number = chamlab.specHash;' },
     { code: "console.log('still working');" },
   ]);
   assert.equal(imports.reply.status, 'ok', streams(imports, 'stderr'));
@@ -132,5 +133,8 @@ test('errors that end a cell: a spec error prints positioned one-line errors, a 
   assert.equal(streams(badCall, 'stderr'), 'missing.yaml:1:1: no such file\n');
   assert.equal(bug.reply.status, 'error');
   assert.match(streams(bug, 'stderr'), /TypeError: a bug\n\s+at /);
+  // Cells are type-checked against chamlab's declarations before they run.
+  assert.equal(typeError.reply.status, 'error');
+  assert.match(streams(typeError, 'stderr'), /1:7 - Type '.*' is not assignable to type 'number'/);
   assert.equal(streams(after, 'stdout'), 'still working\n');
 });
