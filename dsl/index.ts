@@ -2,7 +2,7 @@
  * The spec language: public API. Everything a notebook, the CLI or another module needs to turn a spec
  * (YAML file, TypeScript builder or object) into a resolved spec and its hash.
  */
-export { loadSpec, planSweep, type LoadedSpec, type LoadOptions } from './spec-file';
+export { loadSpec, loadSpecText, planSweep, type LoadedSpec, type LoadOptions, type TextSpecOptions } from './spec-file';
 export { resolveSpec, sweepSize, type Resolved } from './resolve';
 export { canonicalJSON, canonicalize, specHash } from './canonical';
 export { expandSweep, prng, type SweepMember, type SweepSource } from './sweep';

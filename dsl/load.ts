@@ -16,7 +16,7 @@ import { isInside, realPath } from './paths';
 export { isInside };
 
 /** Larger files are refused: a spec is a page of YAML, not a data set. */
-const MAX_FILE_BYTES = 1 << 20;
+export const MAX_FILE_BYTES = 1 << 20;
 /** Alias uses per document, and values produced by expanding them (a billion laughs stops here). */
 const MAX_ALIASES = 100;
 const MAX_NODES = 100_000;
