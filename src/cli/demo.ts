@@ -27,7 +27,7 @@ options:
   --spec FILE        another learning-rate sweep to train and read the same way (e.g. a reduced one)
 
 example:
-  npm run demo
+  chamlab demo --out runs     (what npm run demo runs)
 `;
 
 export const command: Command = {
