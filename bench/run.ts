@@ -517,6 +517,8 @@ export function formatResult(r: BenchResult, markdown = false): string {
 async function main(): Promise<number> {
   // The sweep row lives in bench/sweep.ts: `npm run bench -- --sweep [its options]`.
   if (process.argv.includes('--sweep')) return require('./sweep').main(process.argv.slice(2).filter((a) => a !== '--sweep'));
+  // The run layer's overhead and checkpoint times live in bench/runs.ts: `npm run bench -- --runs [its options]`.
+  if (process.argv.includes('--runs')) return require('./runs').main(process.argv.slice(2).filter((a) => a !== '--runs'));
   let args: BenchArgs;
   try {
     args = parseArgs(process.argv.slice(2));

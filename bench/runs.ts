@@ -4,6 +4,7 @@
  * run; and checkpoint write and restore times.
  *
  *   node dist/bench/runs.js [--config tiny] [--steps N] [--rounds R] [--ckpt-config small] [--json]
+ *   npm run bench -- --runs [the same options]
  *
  * Method: the bare loop is `Trainer.runStep` over the data pipeline (what a hand-written script
  * would do); the run is `runExperiment` with the spec's default logging (a row and a plain progress
@@ -159,8 +160,8 @@ async function checkpointTimes(name: string, dir: string): Promise<{ params: num
   }
 }
 
-async function main(): Promise<number> {
-  const args = parse(process.argv.slice(2));
+export async function main(argv: string[]): Promise<number> {
+  const args = parse(argv);
   const machine = machineInfo();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-bench-runs-'));
   fs.writeFileSync(path.join(work, '.chamlab-root'), '');
@@ -244,7 +245,7 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then(
+  main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (e) => {
       process.stderr.write(`bench/runs: ${e instanceof Error ? e.stack : e}\n`);

@@ -8,6 +8,7 @@ import { UserError } from '../../dsl/errors';
 import { DEMO_SPEC, runDemo } from '../demo';
 import type { Command } from './command';
 import { parseCommandArgs } from './common';
+import { twoStageInterrupt } from './interrupt';
 import { SweepProgressView } from './sweep-progress';
 
 const HELP = `usage: chamlab demo [--out DIR] [--jobs N] [--set path=value ...] [--spec FILE]
@@ -40,18 +41,7 @@ export const command: Command = {
       jobs = Number(values.jobs);
       if (!Number.isInteger(jobs) || jobs < 1 || jobs > 256) throw new UserError(`is '${values.jobs}'; expected a whole number from 1 to 256`, '--jobs');
     }
-    const stop = new AbortController();
-    const kill = new AbortController();
-    const onSignal = (sig: string) => {
-      if (!stop.signal.aborted) {
-        stop.abort();
-        process.stderr.write(`\n${sig}: stopping the members after their current step (again to kill them)\n`);
-      } else kill.abort();
-    };
-    const onInt = () => onSignal('SIGINT');
-    const onTerm = () => onSignal('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    const { stop, kill, dispose } = twoStageInterrupt(() => 'stopping the members after their current step (again to kill them)');
     const view = new SweepProgressView();
     try {
       const r = await runDemo({ out: values.out, spec: values.spec, jobs, overrides: values.set ?? [], signal: stop.signal, killSignal: kill.signal, onEvent: (e) => view.on(e) });
@@ -67,8 +57,7 @@ export const command: Command = {
       return r.sweep.ok ? 0 : 1;
     } finally {
       view.end();
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      dispose();
     }
   },
 };

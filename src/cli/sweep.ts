@@ -9,6 +9,7 @@ import type { SweepMemberRecord, SweepState } from '../sweep/layout';
 import { runSweep, sweepStatus } from '../sweep/run';
 import type { Command } from './command';
 import { parseCommandArgs, printJson } from './common';
+import { twoStageInterrupt } from './interrupt';
 import { SweepProgressView } from './sweep-progress';
 
 const HELP = `usage: chamlab sweep FILE [--set path=value ...] [options]
@@ -80,25 +81,13 @@ export const command: Command = {
     if (executor === 'slurm' && (values.jobs !== undefined || values.threads !== undefined))
       throw new UserError('--jobs and --threads are options of the local executor (Slurm: --max-parallel, --cpus-per-task)', 'chamlab sweep');
 
-    const stop = new AbortController();
-    const kill = new AbortController();
-    const onSignal = (sig: string) => {
-      if (!stop.signal.aborted) {
-        process.stderr.write(
-          executor === 'local'
-            ? `\n${sig}: stopping; each worker finishes its step and checkpoints (again to kill them now)\n`
-            : `\n${sig}: no longer waiting; the Slurm job keeps running\n`,
-        );
-        stop.abort();
-      } else {
-        kill.abort();
-        process.stderr.write(`\n${sig}: killing the workers\n`);
-      }
-    };
-    const onInt = () => onSignal('SIGINT');
-    const onTerm = () => onSignal('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    const { stop, kill, dispose } = twoStageInterrupt(
+      () =>
+        executor === 'local'
+          ? 'stopping; each worker finishes its step and checkpoints (again to kill them now)'
+          : 'no longer waiting; the Slurm job keeps running',
+      () => 'killing the workers',
+    );
     const view = new SweepProgressView();
     try {
       const result = await runSweep(positionals[0], {
@@ -137,8 +126,7 @@ export const command: Command = {
       return result.ok ? 0 : 1;
     } finally {
       view.end();
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      dispose();
     }
   },
 };
