@@ -66,3 +66,6 @@ data:
     - { name: s1, share: 1, weights: { t: 1, i: 1 } }
 train: { steps: 10 }
 `;
+
+/** SMALL with its text source only: nothing to quantize, for tests that train or open it in a cell. */
+export const SMALL_TEXT = SMALL.replace('    i: { kind: image-text, origin: "builtin:mnist" }\n', '').replace('weights: { t: 1, i: 1 }', 'weights: { t: 1 }');

@@ -25,23 +25,7 @@ import {
   writeNotebook,
 } from './helpers/notebook';
 import { checkPage, requireBrowser, withBrowser } from './helpers/browser';
-
-const BASE = `name: small
-model:
-  vocab: { text: 300, image: 64 }
-  d_model: 32
-  layers: 1
-  heads: 2
-tokenizer:
-  image: { resolution: 8, patch: 2, codebook_size: 64 }
-data:
-  seq_len: 64
-  sources:
-    t: { kind: text, origin: "builtin:moby-dick" }
-  stages:
-    - { name: s1, share: 1, weights: { t: 1 } }
-train: { steps: 10 }
-`;
+import { SMALL_TEXT as BASE } from './dsl-fixtures';
 
 const IMPORTS = `import * as chamlab from 'chamlab';
 import { spec, show, showFigure } from 'chamlab/kernel';`;

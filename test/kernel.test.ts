@@ -17,27 +17,11 @@ import { figureBundle, plotlyLoaded, PLOTLY_MIME, resetPlotlyBundle, takePlotlyB
 import { specBundle } from '../kernel/show';
 import { isUserError } from '../dsl/errors';
 import { kernelSpec } from '../kernel/install';
+import { SMALL_TEXT as SMALL } from './dsl-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO, 'bin', 'chamlab.js');
 
-const SMALL = `
-name: small
-model:
-  vocab: { text: 300, image: 64 }
-  d_model: 32
-  layers: 1
-  heads: 2
-tokenizer:
-  image: { resolution: 8, patch: 2, codebook_size: 64 }
-data:
-  seq_len: 64
-  sources:
-    t: { kind: text, origin: "builtin:moby-dick" }
-  stages:
-    - { name: s1, share: 1, weights: { t: 1 } }
-train: { steps: 10 }
-`;
 
 /** A tagged-template call as the compiled cell makes it: the raw pieces of the source. */
 function template(...raw: string[]): TemplateStringsArray {

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { SECRET, type FileSpec, type FuzzCase } from './harness';
+import { SMALL } from '../dsl-fixtures';
 
 export type Rand = () => number;
 
@@ -38,23 +39,6 @@ export function rng(...parts: Array<string | number>): Rand {
 // Base inputs
 
 /** A valid spec with built-in sources only (nothing is read from disk): for the spec commands. */
-export const SMALL = `name: small
-model:
-  vocab: { text: 300, image: 64 }
-  d_model: 32
-  layers: 1
-  heads: 2
-tokenizer:
-  image: { resolution: 8, patch: 2, codebook_size: 64 }
-data:
-  seq_len: 64
-  sources:
-    t: { kind: text, origin: "builtin:moby-dick" }
-    i: { kind: image-text, origin: "builtin:mnist" }
-  stages:
-    - { name: s1, share: 1, weights: { t: 1, i: 1 } }
-train: { steps: 10 }
-`;
 
 /** A valid spec whose data are files of the project (each data kind swaps in its hostile file). */
 export function dataSpec(sources: string, extra = '', name = 'fz'): string {
