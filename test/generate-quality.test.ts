@@ -11,11 +11,12 @@ import assert from 'node:assert/strict';
 import { formatQuality, measureQuality } from '../bench/generation-quality';
 
 /**
- * Floors: 5x and 3.5x chance, well under what experiments/digits.yaml as shipped (1200 steps, about
- * 2 minutes of training on 2 cores) measured: 79% drawing, 60% captioning. Training is deterministic
- * on one backend; the margin is for other CPUs' kernels, which round differently.
+ * Floors: 4x and 3.5x chance, well under what experiments/digits.yaml as shipped (1200 steps, about
+ * 2 minutes of training on an idle 2-core machine) measures: 58% drawing, 54% captioning
+ * (docs/generation.md). Training is deterministic on one backend; the margin is for other CPUs'
+ * kernels, which round differently and so sample other digits.
  */
-const DRAWING_FLOOR = 0.5;
+const DRAWING_FLOOR = 0.4;
 const CAPTION_FLOOR = 0.35;
 
 test('experiments/digits.yaml, trained as shipped, draws the prompted digit and names shown digits far above chance', async () => {
