@@ -45,8 +45,12 @@ fi
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 # --- Vulkan loader: the system's, else Debian's libvulkan1 .deb unpacked under .tmp/gpu ----------
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -z "${DEB:-}" ]; then
-  echo "vulkan loader: system ($(ldconfig -p | grep -m1 'libvulkan\.so\.1 ' | awk '{print $NF}'))" >&2
+# ldconfig's list is read whole first: `ldconfig -p | grep -q` under pipefail fails at random when
+# grep exits on its first match and ldconfig dies of SIGPIPE.
+LDCACHE=$(ldconfig -p 2>/dev/null || true)
+SYSTEM_VULKAN=$(printf '%s\n' "$LDCACHE" | awk '/libvulkan\.so\.1 / && !found {print $NF; found = 1}')
+if [ -n "$SYSTEM_VULKAN" ] && [ -z "${DEB:-}" ]; then
+  echo "vulkan loader: system ($SYSTEM_VULKAN)" >&2
 else
   # Not committed (a Debian binary): scripts/gpu/pack.sh puts it in .tmp/gpu, or where apt works:
   #   mkdir -p scripts/gpu/vendor && (cd scripts/gpu/vendor && apt-get download libvulkan1)

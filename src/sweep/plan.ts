@@ -81,7 +81,7 @@ function resolveLoaded(tree: LoadedSpec['tree'], file: string, root: string): Lo
 }
 
 /** The record of a member that has not run yet in this sweep folder. */
-function freshRecord(dir: string, runsOut: string, m: SweepMember, index: number): SweepMemberRecord {
+export function freshRecord(dir: string, runsOut: string, m: SweepMember, index: number): SweepMemberRecord {
   return {
     index,
     hash: m.hash,
@@ -175,7 +175,8 @@ export function openSweepFolder(out: string, planned: PlannedSweep, executor: 'l
   }
   const records = planned.members.map((m, i) => {
     const old = state?.members[i];
-    return old && old.hash === m.hash ? { ...freshRecord(dir, runsOut, m, i), ...old, run_dir: freshRecord(dir, runsOut, m, i).run_dir } : freshRecord(dir, runsOut, m, i);
+    const fresh = freshRecord(dir, runsOut, m, i);
+    return old && old.hash === m.hash ? { ...fresh, ...old, run_dir: fresh.run_dir } : fresh;
   });
   state = {
     format: SWEEP_FORMAT,

@@ -22,6 +22,9 @@ import { isActive, onPath, queryTasks, requireSlurm, submitArray, type SlurmOpti
 import { appendLog, memberLine, memberRecord, refreshMembers, sweepProgress, workerAlive, writeState, type SlurmTaskState } from './state';
 import { readInputText } from '../files';
 
+/** How long the Slurm wait goes on for sacct to record the end of tasks that ran (it lags squeue). */
+const SACCT_LAG_BOUND_MS = 30_000;
+
 export interface SweepOptions {
   /** Where run folders and the sweep folder go (default 'runs', like runExperiment). */
   out?: string;
@@ -235,9 +238,13 @@ async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracke
     emit({ type: 'progress', progress: tracker.progress() });
     const active = state.members.some((m) => m.slurm_state !== null && isActive({ task: '', state: m.slurm_state, exit: null }));
     if (!active && !slurmTrouble) {
-      // sacct records arrive up to ~1.3 s after squeue forgets a task: one more look after that.
+      // sacct records a task's end up to ~1.3 s after squeue forgets it on a quiet machine, several
+      // seconds later on a loaded one: wait while a task that ran has no known end state yet (with
+      // accounting), up to a bound, so that sweep.json ends with Slurm's state of every task.
       quietSince ??= Date.now();
-      if (Date.now() - quietSince > 2500) return;
+      const unknown = refreshed.accounting && state.members.some((m) => m.slurm_task !== null && m.slurm_state === null && m.status !== 'pending');
+      const quiet = Date.now() - quietSince;
+      if (quiet > 2500 && (!unknown || quiet > SACCT_LAG_BOUND_MS)) return;
     } else quietSince = null;
     if (signal?.aborted) {
       appendLog(dir, `stopped waiting; job ${state.slurm_job} keeps running`);
@@ -252,19 +259,22 @@ async function waitSlurm(dir: string, state: SweepState, tracker: ProgressTracke
  * Slurm client is here). Returns the changed indices, and `slurm`: whether Slurm answered (false:
  * it was asked and failed, e.g. an unreachable controller; the members' files were read anyway).
  */
-export async function refreshWithSlurm(dir: string, state: SweepState): Promise<{ changed: number[]; slurm: 'answered' | 'not-asked' | { error: string } }> {
+export async function refreshWithSlurm(
+  dir: string,
+  state: SweepState,
+): Promise<{ changed: number[]; slurm: 'answered' | 'not-asked' | { error: string }; accounting: boolean }> {
   const jobs = [...new Set(state.members.map((m) => m.slurm_task?.split('_')[0]).filter((j): j is string => !!j))];
-  if (jobs.length === 0 || !onPath('squeue')) return { changed: refreshMembers(dir, state), slurm: 'not-asked' };
-  let tasks: Map<string, SlurmTaskState>;
+  if (jobs.length === 0 || !onPath('squeue')) return { changed: refreshMembers(dir, state), slurm: 'not-asked', accounting: false };
+  let found: { tasks: Map<string, SlurmTaskState>; accounting: boolean };
   try {
-    tasks = (await queryTasks(jobs)).tasks;
+    found = await queryTasks(jobs);
   } catch (e) {
     if (!isUserError(e)) throw e;
-    return { changed: refreshMembers(dir, state), slurm: { error: e.message } };
+    return { changed: refreshMembers(dir, state), slurm: { error: e.message }, accounting: false };
   }
   const byIndex = new Map<number, SlurmTaskState | null>();
-  for (const m of state.members) if (m.slurm_task) byIndex.set(m.index, tasks.get(m.slurm_task) ?? null);
-  return { changed: refreshMembers(dir, state, byIndex), slurm: 'answered' };
+  for (const m of state.members) if (m.slurm_task) byIndex.set(m.index, found.tasks.get(m.slurm_task) ?? null);
+  return { changed: refreshMembers(dir, state, byIndex), slurm: 'answered', accounting: found.accounting };
 }
 
 /** Measured throughput of this invocation and the resulting ETA. */

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { loadSpec, planSweep, type Spec } from '../../dsl';
 import { RUN_FILES, RUN_FORMAT, runFolder, toJsonLine, type EvalRow, type MetricsRow, type RunStatus, type RunSummary } from '../../src/runs/layout';
-import { memberLabel, SWEEP_FILES, SWEEP_FORMAT, sweepFolder, type SweepMemberRecord, type SweepState } from '../../src/sweep/layout';
+import { freshRecord } from '../../src/sweep/plan';
+import { SWEEP_FILES, SWEEP_FORMAT, sweepFolder, type SweepMemberRecord, type SweepState } from '../../src/sweep/layout';
 
 /** The repository root, from dist/test/helpers (compiled) or test/helpers (tsx). */
 function repoRoot(): string {
@@ -170,23 +171,7 @@ export function syntheticSweep(out: string, s: SyntheticSweep): string {
   const records: SweepMemberRecord[] = members.map((m, index) => {
     const o = s.outcome?.(index, m.overrides) ?? {};
     const runDir = runFolder(out, m.spec.name, m.hash);
-    const rec: SweepMemberRecord = {
-      index,
-      hash: m.hash,
-      overrides: m.overrides,
-      label: memberLabel(m.overrides),
-      run_dir: path.relative(dir, runDir),
-      status: 'finished',
-      error: null,
-      steps_done: 0,
-      final_eval_loss: null,
-      best_eval_loss: null,
-      diverged_at: null,
-      tokens_per_s: null,
-      slurm_task: null,
-      slurm_state: null,
-      wall_s: null,
-    };
+    const rec: SweepMemberRecord = { ...freshRecord(dir, out, m, index), status: 'finished' };
     if (o.pending) return { ...rec, status: 'pending' };
     if (o.failed) {
       // crashed after writing its spec, before the first step
