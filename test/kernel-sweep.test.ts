@@ -9,29 +9,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { drive, installTestKernel, requireJupyter, streams } from './helpers/notebook';
+import { drive, installTestKernel, liveSpec, requireJupyter, streams } from './helpers/notebook';
 import { loadSweep } from '../src/report';
 
-const SPEC = (steps: number) => `name: live-sweep
-model:
-  vocab: { text: 300, image: 64 }
-  d_model: 48
-  layers: 2
-  heads: 2
-tokenizer:
-  image: { resolution: 8, patch: 2, codebook_size: 64, train_images: 200 }
-data:
-  seq_len: 96
-  sources:
-    t: { kind: text, origin: "builtin:moby-dick" }
-  stages:
-    - { name: s1, share: 1, weights: { t: 1 } }
-optimizer: { lr: 3.0e-3, schedule: { warmup: 5 } }
-train: { steps: ${steps}, batch: 4, eval_every: 1000, checkpoint_every: 1000 }
-sweep:
-  grid:
-    optimizer.lr: [1.0e-3, 3.0e-3]
-`;
+const SPEC = (steps: number) => liveSpec('live-sweep', steps, 'sweep:\n  grid:\n    optimizer.lr: [1.0e-3, 3.0e-3]\n');
 
 test('sweep shows one live output while its members train, then an interrupt and a rerun finish it', (t) => {
   if (!requireJupyter(t)) return;

@@ -11,29 +11,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { drive, installTestKernel, REPO, requireJupyter, streams } from './helpers/notebook';
+import { drive, installTestKernel, liveSpec, REPO, requireJupyter, streams } from './helpers/notebook';
 import { readRun } from '../src/runs/read';
 
 const CLI = path.join(REPO, 'bin', 'chamlab.js');
 
-/** Big enough that a step takes a few ms (the interrupt must land mid-run), small enough for CI. */
-const SPEC = (steps: number) => `name: live
-model:
-  vocab: { text: 300, image: 64 }
-  d_model: 48
-  layers: 2
-  heads: 2
-tokenizer:
-  image: { resolution: 8, patch: 2, codebook_size: 64, train_images: 200 }
-data:
-  seq_len: 96
-  sources:
-    t: { kind: text, origin: "builtin:moby-dick" }
-  stages:
-    - { name: s1, share: 1, weights: { t: 1 } }
-optimizer: { lr: 3.0e-3, schedule: { warmup: 5 } }
-train: { steps: ${steps}, batch: 4, eval_every: 1000, checkpoint_every: 1000 }
-`;
+const SPEC = (steps: number) => liveSpec('live', steps);
 
 function folder(steps: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-train-'));

@@ -35,7 +35,7 @@ import {
 } from '../src/report';
 import { pickLayers } from '../src/report/run-figures';
 import { MAX_POINTS, thinIndices } from '../src/report/figure';
-import { syntheticRun, syntheticSweep } from './helpers/report-fixtures';
+import { mixedSweep as mixedSweepIn, syntheticRun, syntheticSweep } from './helpers/report-fixtures';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-report-figures-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -200,22 +200,8 @@ test('a run still training: complete rows only (torn last line left out), no sum
   for (const f of stabilityFigures(run)) assert.ok(f.data.length > 0);
 });
 
-const SWEEP = 'sweep:\n  grid:\n    model.qk_norm: [true, false]\n    optimizer.lr: [0.001, 0.01, 0.1]\n  seeds: 2\n';
-
-function mixedSweep(name: string) {
-  // qk_norm=false at lr=0.1 diverges (both seeds); member 3 crashed; member 5 has not started.
-  return syntheticSweep(path.join(tmp, name), {
-    sweepYaml: SWEEP,
-    outcome: (i, o) =>
-      o['model.qk_norm'] === false && o['optimizer.lr'] === 0.1
-        ? { status: 'diverged', nanAt: 17 }
-        : i === 3
-          ? { failed: 'RangeError: out of memory' }
-          : i === 5
-            ? { pending: true }
-            : { floor: 3 + (o['optimizer.lr'] as number) * (o['model.qk_norm'] ? 1 : 10) },
-  });
-}
+/** The fixture's mixed sweep, with member 5 not started yet. */
+const mixedSweep = (name: string) => mixedSweepIn(path.join(tmp, name), { pending: 5 });
 
 test('loadSweep: members with their runs, statuses, variants without the seed; failed and pending kept', () => {
   const sweep = loadSweep(mixedSweep('load'));

@@ -15,27 +15,12 @@ import { buildReport, writeReport, type Report } from '../src/report';
 import type { Page } from 'playwright-core';
 import { artifactPath, checkPage, requireBrowser, withBrowser, type PageCheck } from './helpers/browser';
 import { assertRendered } from './helpers/report-render';
-import { syntheticRun, syntheticSweep } from './helpers/report-fixtures';
+import { mixedSweep, syntheticRun } from './helpers/report-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'bin', 'chamlab.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chamlab-report-html-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-
-const SWEEP = 'sweep:\n  grid:\n    model.qk_norm: [true, false]\n    optimizer.lr: [0.001, 0.01, 0.1]\n  seeds: 2\n';
-
-/** A sweep with both a diverged and a failed member (and the rest finished). */
-function mixedSweep(out: string) {
-  return syntheticSweep(out, {
-    sweepYaml: SWEEP,
-    outcome: (i, o) =>
-      o['model.qk_norm'] === false && o['optimizer.lr'] === 0.1
-        ? { status: 'diverged', nanAt: 17 }
-        : i === 3
-          ? { failed: 'RangeError: out of memory' }
-          : { floor: 3 + (o['optimizer.lr'] as number) * (o['model.qk_norm'] ? 1 : 10) },
-  });
-}
 
 function chamlab(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = tmp) {
   const r = spawnSync(process.execPath, [BIN, 'report', ...args], { cwd, encoding: 'utf8', env, timeout: 120_000 });

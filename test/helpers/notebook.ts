@@ -206,3 +206,24 @@ export const streams = (c: CellResult, name: string) =>
     .map((m) => m.content.text)
     .join('');
 
+/**
+ * A spec for kernel cells that train while the test watches: big enough that a step takes a few ms
+ * (an interrupt must land mid-run), small enough for CI. `extra` is appended (e.g. a sweep section).
+ */
+export const liveSpec = (name: string, steps: number, extra = '') => `name: ${name}
+model:
+  vocab: { text: 300, image: 64 }
+  d_model: 48
+  layers: 2
+  heads: 2
+tokenizer:
+  image: { resolution: 8, patch: 2, codebook_size: 64, train_images: 200 }
+data:
+  seq_len: 96
+  sources:
+    t: { kind: text, origin: "builtin:moby-dick" }
+  stages:
+    - { name: s1, share: 1, weights: { t: 1 } }
+optimizer: { lr: 3.0e-3, schedule: { warmup: 5 } }
+train: { steps: ${steps}, batch: 4, eval_every: 1000, checkpoint_every: 1000 }
+${extra}`;

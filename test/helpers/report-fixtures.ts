@@ -207,3 +207,21 @@ export function syntheticSweep(out: string, s: SyntheticSweep): string {
   fs.writeFileSync(path.join(dir, SWEEP_FILES.state), toJsonLine(state));
   return dir;
 }
+
+/**
+ * A 2 x 3 x 2-seed sweep (qk_norm x lr) with every kind of member: qk_norm=false at lr 0.1 diverges
+ * (both seeds), member 3 crashed, member `pending` (if given) has not started, the rest finished.
+ */
+export function mixedSweep(out: string, o: { pending?: number } = {}): string {
+  return syntheticSweep(out, {
+    sweepYaml: 'sweep:\n  grid:\n    model.qk_norm: [true, false]\n    optimizer.lr: [0.001, 0.01, 0.1]\n  seeds: 2\n',
+    outcome: (i, ov) =>
+      ov['model.qk_norm'] === false && ov['optimizer.lr'] === 0.1
+        ? { status: 'diverged', nanAt: 17 }
+        : i === 3
+          ? { failed: 'RangeError: out of memory' }
+          : i === o.pending
+            ? { pending: true }
+            : { floor: 3 + (ov['optimizer.lr'] as number) * (ov['model.qk_norm'] ? 1 : 10) },
+  });
+}
